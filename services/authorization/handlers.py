@@ -1,0 +1,98 @@
+"""The Directorate receives each request: rules first, then policy or an officer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+
+from shared.contracts import AuthorizationGranted, AuthorizationRevoked, RequestSubmitted, ReviewStarted
+from shared.messaging import UnitOfWork
+from shared.treaties import TreatyCache
+
+from .cases import CaseState, decide, outcome, transition
+from .models import Case
+from .rules import assess
+from .settings import Policy
+
+log = logging.getLogger("visa.authorization")
+
+POLICY = "policy"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Directorate:
+    def __init__(self, policy: Policy, treaties: TreatyCache) -> None:
+        self.policy = policy
+        self.treaties = treaties
+
+    async def on_submitted(self, uow: UnitOfWork, request: RequestSubmitted) -> None:
+        if await uow.session.get(Case, request.request_id) is not None:
+            log.warning("request %s submitted twice under different event ids; kept the first", request.request_id)
+            return
+        today = dt.date.today()
+        assessment = assess(request, today=today, waivers=await self.treaties.current())
+        case = Case(
+            request_id=request.request_id,
+            authorization_id=str(uuid.uuid4()),
+            state=CaseState.PENDING,
+            submission=request.model_dump(mode="json"),
+            violations={p.person_id: [str(v) for v in p.violations] for p in assessment.people},
+            opened_at=_now(),
+        )
+        uow.session.add(case)
+        # A request nobody is eligible for is denied at once, with the rules it breaks.
+        if not assessment.anyone_eligible or self.policy is Policy.AUTO:
+            await self.conclude(uow, case, request, decided_by=POLICY)
+        else:
+            await uow.emit(ReviewStarted(request_id=request.request_id, case_id=case.authorization_id))
+            log.info("request %s awaits an officer", request.request_id)
+
+    async def conclude(
+        self,
+        uow: UnitOfWork,
+        case: Case,
+        request: RequestSubmitted,
+        *,
+        decided_by: str,
+        officer_denials: dict[str, str] | None = None,
+    ) -> None:
+        today = dt.date.today()
+        assessment = assess(request, today=today, waivers=await self.treaties.current())
+        decisions = decide(request, assessment, today=today, officer_denials=officer_denials)
+        event_class = outcome(decisions)
+        granted = event_class is AuthorizationGranted
+        case.state = transition(CaseState(case.state), CaseState.GRANTED if granted else CaseState.DENIED)
+        case.decided_by = decided_by
+        case.decided_at = _now()
+        case.decisions = [decision.model_dump(mode="json") for decision in decisions]
+        await uow.emit(
+            event_class(
+                request_id=request.request_id,
+                authorization_id=case.authorization_id,
+                immigration_status=request.immigration_status,
+                decisions=decisions,
+                decided_by=decided_by,
+                decided_at=case.decided_at,
+            )
+        )
+        log.info("request %s %s by %s", request.request_id, case.state.lower(), decided_by)
+
+    async def revoke(self, uow: UnitOfWork, case: Case, *, reason: str, revoked_by: str) -> None:
+        """Revoke the whole authorization: the consulate cancels every visa issued under it."""
+        case.state = transition(CaseState(case.state), CaseState.REVOKED)
+        case.revoked_at = _now()
+        case.revocation_reason = reason
+        await uow.emit(
+            AuthorizationRevoked(
+                request_id=case.request_id,
+                authorization_id=case.authorization_id,
+                reason=reason,
+                revoked_by=revoked_by,
+                revoked_at=case.revoked_at,
+            )
+        )
+        log.info("authorization %s revoked by %s", case.authorization_id, revoked_by)

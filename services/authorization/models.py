@@ -1,0 +1,39 @@
+"""The Directorate's records: officers, and one case per request."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, MetaData, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.db import UTCDateTime
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData()
+
+
+class Officer(Base):
+    __tablename__ = "officers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    request_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    authorization_id: Mapped[str] = mapped_column(String(36), unique=True)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    submission: Mapped[dict] = mapped_column(JSON)  # RequestSubmitted data, as received
+    violations: Mapped[dict] = mapped_column(JSON)  # person id -> rule violations
+    opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(36))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    decisions: Mapped[list | None] = mapped_column(JSON)  # PersonDecision data, once decided
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    revocation_reason: Mapped[str | None] = mapped_column(String(500))

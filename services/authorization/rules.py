@@ -1,0 +1,231 @@
+"""The Directorate of Privileges' legal rules, as pure functions: no I/O, no clock (``today`` is given).
+
+Source: the consulate's page (shared/seed/visa-diplomatica-y-oficial.txt) and shared/domain.md.
+Each rule returns the violations it finds and ``assess`` composes them. A violation is a reason to
+deny ("a failed legal rule is a denial with its reason"), not an intake error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Protocol
+
+from shared.contracts import ImmigrationStatus as Status
+from shared.contracts import PassportType, Person, RequestSubmitted, SponsorKind
+
+RESIDENT = frozenset({Status.DIPLOMATIC_RESIDENT, Status.CONSULAR_RESIDENT, Status.OFFICIAL_RESIDENT})
+# Default length of a short-stay visa. Configuration-worthy: the treaties range from 30 to 90 days.
+SHORT_STAY_DAYS = 90
+
+# Seed: consular and diplomatic status "por encargo y a solicitud de su Gobierno"; official status
+# "a solicitud de su Gobierno o de una Organización u Organismo Internacional". ENIEX are named only
+# among the Directorate's functions: their staff likely fall under a status not modelled yet.
+ENTITLED_SPONSORS: dict[Status, frozenset[SponsorKind]] = {
+    Status.DIPLOMATIC_RESIDENT: frozenset({SponsorKind.GOVERNMENT}),
+    Status.CONSULAR_RESIDENT: frozenset({SponsorKind.GOVERNMENT}),
+    Status.OFFICIAL_RESIDENT: frozenset({SponsorKind.GOVERNMENT, SponsorKind.INTERNATIONAL_ORGANIZATION}),
+    Status.SHORT_STAY: frozenset(SponsorKind),
+}
+_SPONSOR = {
+    SponsorKind.GOVERNMENT: "a foreign government",
+    SponsorKind.INTERNATIONAL_ORGANIZATION: "an international organization",
+    SponsorKind.ENIEX: "an ENIEX (foreign technical-cooperation entity)",
+}
+
+
+class WaiverLookup(Protocol):
+    """What the rules need from the treaty list (shared.treaties.model.TreatyList fits)."""
+
+    def waiver_for(self, nationality: str, passport_type: PassportType, on: dt.date) -> object | None: ...
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str  # stable code, e.g. "sponsor-not-entitled"
+    message: str  # an English sentence for the officer and the sponsor
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.message}"
+
+
+@dataclass(frozen=True)
+class PersonAssessment:
+    person_id: str
+    violations: tuple[Violation, ...]
+
+    @property
+    def eligible(self) -> bool:
+        return not self.violations
+
+
+@dataclass(frozen=True)
+class Assessment:
+    people: tuple[PersonAssessment, ...]  # principal first, then family in request order
+
+    @property
+    def anyone_eligible(self) -> bool:
+        return any(p.eligible for p in self.people)
+
+    def for_person(self, person_id: str) -> PersonAssessment:
+        for p in self.people:
+            if p.person_id == person_id:
+                return p
+        raise KeyError(person_id)
+
+
+def _who(p: Person) -> str:
+    return f"{p.given_names} {p.surnames} ({p.person_id})".strip()
+
+
+def _passport(p: Person) -> str:  # "an ordinary passport", "a laissez-passer"
+    kind = p.passport.type.lower().replace("_", "-")
+    kind = kind if p.passport.type == PassportType.LAISSEZ_PASSER else f"{kind} passport"
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+
+
+# Request-level rules: their violations apply to every person of the request.
+
+
+def sponsor_entitled(request: RequestSubmitted) -> list[Violation]:
+    status, kind = request.immigration_status, request.sponsor.kind
+    if kind in ENTITLED_SPONSORS[status]:
+        return []
+    allowed = " or ".join(_SPONSOR[k] for k in SponsorKind if k in ENTITLED_SPONSORS[status])
+    return [
+        Violation(
+            "sponsor-not-entitled",
+            f"{status.replace('_', ' ').capitalize()} status is granted only "
+            f"at the request of {allowed}; the sponsor {request.sponsor.name} is {_SPONSOR[kind]}.",
+        )
+    ]
+
+
+def documentation(request: RequestSubmitted, *, today: dt.date) -> list[Violation]:
+    # Every status is granted "previa consideración de la documentación oficial que acredite el
+    # desempeño de dichas funciones": in practice a numbered, dated note verbale naming the function.
+    note, problems = request.note_verbale, []
+    if note is None or not (note.number or "").strip():
+        problems.append("the note verbale has no number")
+    elif note.date > today:
+        problems.append(f"note verbale {note.number} is dated {note.date}, after today ({today})")
+    if not (request.function or "").strip():
+        problems.append("the function to be performed is not stated")
+    return [Violation("documentation-missing", f"Official documentation is incomplete: {p}.") for p in problems]
+
+
+def posting_period(request: RequestSubmitted) -> list[Violation]:
+    # A resident status lasts as long as the posting; a short stay has no posting.
+    end, arrival = request.posting_end, request.intended_arrival
+    if request.immigration_status not in RESIDENT or (end is not None and end > arrival):
+        return []
+    return [
+        Violation(
+            "posting-period-invalid",
+            f"A resident status needs a posting end date after the "
+            f"intended arrival ({arrival}); the request gives {end or 'none'}.",
+        )
+    ]
+
+
+# Per-person rules.
+
+
+def diplomatic_passport(request: RequestSubmitted, person: Person) -> list[Violation]:
+    # Seed: the principal "sea titular de pasaporte diplomático"; the family nucleus only if they
+    # "sean titulares de pasaportes diplomáticos". So only the family members without one fail.
+    if request.immigration_status != Status.DIPLOMATIC_RESIDENT or person.passport.type == PassportType.DIPLOMATIC:
+        return []
+    who = "the official" if person.role == "PRINCIPAL" else "each family member"
+    return [
+        Violation(
+            "diplomatic-passport-required",
+            f"Diplomatic resident status requires {who} to hold a "
+            f"diplomatic passport; {_who(person)} holds {_passport(person)}.",
+        )
+    ]
+
+
+def passport_valid(request: RequestSubmitted, person: Person) -> list[Violation]:
+    expires, arrival = person.passport.expires_on, request.intended_arrival
+    if expires > arrival:
+        return []
+    return [
+        Violation(
+            "passport-expired",
+            f"Passport {person.passport.number} of {_who(person)} expires on "
+            f"{expires}, not after the intended arrival on {arrival}.",
+        )
+    ]
+
+
+def short_stay(request: RequestSubmitted, person: Person, waivers: WaiverLookup | None) -> list[Violation]:
+    if request.immigration_status != Status.SHORT_STAY:
+        return []  # waivers cover short stays only: posted staff still need a resident status
+    found = []
+    # Seed: "Procedimiento para solicitar la visa en pasaportes diplomáticos, especiales, oficiales o de
+    # servicio" (laissez-passer too, as in DS 042-2024-RE); ordinary passports go through ordinary visas.
+    if person.passport.type == PassportType.ORDINARY:
+        found.append(
+            Violation(
+                "ordinary-passport",
+                f"{_who(person)} holds an ordinary passport; this procedure "
+                "covers diplomatic, special, official and service passports and laissez-passer.",
+            )
+        )
+    # Seed: a passport from a country with a visa suppression treaty needs no visa for a short stay.
+    entry = waivers.waiver_for(person.nationality, person.passport.type, request.intended_arrival) if waivers else None
+    if entry is not None:
+        found.append(
+            Violation(
+                "waiver-applies",
+                f"{_who(person)} needs no visa for a short stay: "
+                f"{getattr(entry, 'instrument', 'a treaty')} exempts {person.nationality} "
+                f"nationals holding {_passport(person)}.",
+            )
+        )
+    return found
+
+
+def assess(request: RequestSubmitted, *, today: dt.date, waivers: WaiverLookup | None = None) -> Assessment:
+    shared = (*sponsor_entitled(request), *documentation(request, today=today), *posting_period(request))
+
+    def own(p: Person) -> tuple[Violation, ...]:
+        return (
+            *shared,
+            *diplomatic_passport(request, p),
+            *passport_valid(request, p),
+            *short_stay(request, p, waivers),
+        )
+
+    principal = PersonAssessment(request.principal.person_id, own(request.principal))
+    family = []
+    for member in request.family:
+        found = own(member)
+        if not principal.eligible:  # the family's status derives from the principal's
+            reasons = ", ".join(dict.fromkeys(v.rule for v in principal.violations))
+            found += (
+                Violation(
+                    "principal-ineligible",
+                    f"The status of {_who(member)} derives from the principal, "
+                    f"{_who(request.principal)}, who is not eligible ({reasons}).",
+                ),
+            )
+        family.append(PersonAssessment(member.person_id, found))
+    return Assessment((principal, *family))
+
+
+def validity(request: RequestSubmitted, person: Person, *, today: dt.date) -> tuple[dt.date, dt.date]:
+    """``(valid_from, valid_until)`` of a visa for ``person``.
+
+    Kept simple: valid from ``today`` (the decision date); a window opening shortly before arrival
+    would be a refinement. It never outlives the passport; a resident visa ends with the posting
+    (lacking a posting end, with the passport), a short-stay one SHORT_STAY_DAYS after arrival.
+    For an ineligible person the window may be empty (valid_until before valid_from).
+    """
+    expires = person.passport.expires_on
+    if request.immigration_status in RESIDENT:
+        end = request.posting_end or expires
+    else:
+        end = request.intended_arrival + dt.timedelta(days=SHORT_STAY_DAYS)
+    return today, min(end, expires)

@@ -1,0 +1,172 @@
+"""``visa``: the operator's command line."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from enum import StrEnum
+from typing import Annotated
+
+import httpx
+import typer
+import uvicorn
+from rich.console import Console
+
+from shared.contracts import SponsorKind
+from shared.contracts.people import _country_code
+from shared.db import Database
+from shared.keys import key_hash, new_key
+from shared.service import configure_logging
+
+app = typer.Typer(help="Diplomatic and official visas for Peru: operate the services.", no_args_is_help=True)
+sponsors = typer.Typer(help="Sponsors: governments, international organizations and ENIEX.", no_args_is_help=True)
+officers = typer.Typer(help="Officers of MRE's Directorate of Privileges.", no_args_is_help=True)
+app.add_typer(sponsors, name="sponsors")
+app.add_typer(officers, name="officers")
+console = Console(soft_wrap=True)
+
+
+class Service(StrEnum):
+    intake = "intake"
+    authorization = "authorization"
+    issuance = "issuance"
+
+
+def _service(service: Service):
+    """The service's settings and application factory, imported only when needed."""
+    if service is Service.intake:
+        from services.intake.app import build
+        from services.intake.settings import IntakeSettings as Settings
+    elif service is Service.authorization:
+        from services.authorization.app import build
+        from services.authorization.settings import AuthorizationSettings as Settings
+    else:
+        from services.issuance.app import build
+        from services.issuance.settings import IssuanceSettings as Settings
+    return Settings(), build
+
+
+def _address(service: Service, settings) -> tuple[str, int]:
+    return getattr(settings, f"{service.value}_host"), getattr(settings, f"{service.value}_port")
+
+
+@app.command()
+def serve(service: Service) -> None:
+    """Run one service in this process, until SIGTERM or Ctrl-C."""
+    settings, build = _service(service)
+    configure_logging(settings.log_level)
+    host, port = _address(service, settings)
+    console.print(f"[bold]{service.value}[/] listening on http://{host}:{port}", highlight=False)
+    uvicorn.run(
+        build(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.visa_graceful_timeout),
+    )
+
+
+@app.command()
+def run() -> None:
+    """Run the three services, each as its own process; Ctrl-C stops them all."""
+    processes: dict[Service, subprocess.Popen] = {}
+    for service in Service:
+        processes[service] = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", service.value])
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    for service in Service:
+        settings, _ = _service(service)
+        host, port = _address(service, settings)
+        url = f"http://{host}:{port}"
+        while not stopping and processes[service].poll() is None:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    console.print(f"[green]ready[/] {service.value:<14} {url}  (API docs: {url}/docs)", highlight=False)
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+    while not stopping and all(process.poll() is None for process in processes.values()):
+        time.sleep(0.2)
+    for service, process in processes.items():
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        else:
+            console.print(f"[red]{service.value} exited with {process.returncode}[/]", highlight=False)
+    for process in processes.values():
+        process.wait()
+    console.print("stopped")
+
+
+async def _add(url: str, metadata, record) -> None:
+    db = Database(url, metadata)
+    try:
+        await db.create_all()
+        async with db.transaction() as session:
+            session.add(record)
+    finally:
+        await db.dispose()
+
+
+@sponsors.command("add")
+def add_sponsor(
+    kind: Annotated[SponsorKind, typer.Option(help="Who formally asks for the visas.")],
+    name: Annotated[str, typer.Option(help="The sponsor's name, e.g. 'Embassy of Sweden'.")],
+    country: Annotated[str | None, typer.Option(help="ISO 3166-1 alpha-3 code of a government.")] = None,
+) -> None:
+    """Register a sponsor in intake's database and print its API key, once, as the last line."""
+    from services.intake.models import Base, SponsorRecord
+    from services.intake.settings import IntakeSettings
+
+    if country is not None:
+        try:
+            country = _country_code(country)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--country") from None
+    key = new_key("sk")
+    sponsor_id = str(uuid.uuid4())
+    record = SponsorRecord(
+        id=sponsor_id,
+        kind=kind.value,
+        name=name.strip(),
+        country=country,
+        key_hash=key_hash(key),
+        created_at=dt.datetime.now(dt.UTC),
+    )
+    asyncio.run(_add(IntakeSettings().intake_database_url, Base.metadata, record))
+    console.print(f"sponsor {sponsor_id} ({kind.value}) registered; its API key is shown only once:", highlight=False)
+    print(key)
+
+
+@officers.command("add")
+def add_officer(name: Annotated[str, typer.Option(help="The officer's full name.")]) -> None:
+    """Register an MRE officer in authorization's database and print the API key, once, as the last line."""
+    from services.authorization.models import Base, Officer
+    from services.authorization.settings import AuthorizationSettings
+
+    key = new_key("ok")
+    officer_id = str(uuid.uuid4())
+    record = Officer(id=officer_id, name=name.strip(), key_hash=key_hash(key), created_at=dt.datetime.now(dt.UTC))
+    asyncio.run(_add(AuthorizationSettings().authorization_database_url, Base.metadata, record))
+    console.print(f"officer {officer_id} registered; the API key is shown only once:", highlight=False)
+    print(key)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

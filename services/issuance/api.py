@@ -1,0 +1,62 @@
+"""What a verifier asks the consulate: is this visa genuine, and does it still stand?"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from .models import Visa
+from .visas import Standing, standing
+
+router = APIRouter(prefix="/v1", tags=["visas"])
+
+
+class VisaView(BaseModel):
+    number: str
+    standing: Standing
+    request_id: str
+    authorization_id: str
+    person_id: str
+    surnames: str
+    given_names: str
+    nationality: str
+    immigration_status: str
+    valid_from: dt.date
+    valid_until: dt.date
+    mrz: tuple[str, str]
+    issued_at: dt.datetime
+    cancelled_at: dt.datetime | None = None
+    cancellation_reason: str | None = None
+
+
+@router.get("/visas/{number}", response_model=VisaView)
+async def verify_visa(number: str, request: Request) -> VisaView:
+    async with request.app.state.db.sessions() as session:
+        visa = await session.scalar(select(Visa).where(Visa.number == number.strip().upper()))
+    if visa is None:
+        raise HTTPException(404, detail=f"no visa numbered {number!r} was issued by this post")
+    return VisaView(
+        number=visa.number,
+        standing=standing(
+            valid_from=visa.valid_from,
+            valid_until=visa.valid_until,
+            cancelled=visa.cancelled_at is not None,
+            on=dt.date.today(),
+        ),
+        request_id=visa.request_id,
+        authorization_id=visa.authorization_id,
+        person_id=visa.person_id,
+        surnames=visa.surnames,
+        given_names=visa.given_names,
+        nationality=visa.nationality,
+        immigration_status=visa.immigration_status,
+        valid_from=visa.valid_from,
+        valid_until=visa.valid_until,
+        mrz=(visa.mrz_line1, visa.mrz_line2),
+        issued_at=visa.issued_at,
+        cancelled_at=visa.cancelled_at,
+        cancellation_reason=visa.cancellation_reason,
+    )

@@ -1,0 +1,122 @@
+"""Issuance reacts to MRE's authorization events, and to nothing else."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from sqlalchemy import select
+
+from shared.contracts import AuthorizationGranted, AuthorizationRevoked, Decision, VisaCancelled, VisaIssued
+from shared.messaging import UnitOfWork
+
+from .models import Revocation, Visa
+from .visas import machine_readable_zone, visa_number
+
+log = logging.getLogger("visa.issuance")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _revokes(revocation: Revocation, person_id: str, visa_number: str | None = None) -> bool:
+    """A revocation naming neither people nor visas concerns the whole authorization."""
+    if not revocation.person_ids and not revocation.visa_numbers:
+        return True
+    return person_id in revocation.person_ids or (visa_number is not None and visa_number in revocation.visa_numbers)
+
+
+class Issuance:
+    def __init__(self, visa_prefix: str) -> None:
+        self.visa_prefix = visa_prefix
+
+    async def on_granted(self, uow: UnitOfWork, grant: AuthorizationGranted) -> None:
+        session = uow.session
+        revocations = (
+            await session.scalars(select(Revocation).where(Revocation.authorization_id == grant.authorization_id))
+        ).all()
+        for decision in grant.decisions:
+            if decision.decision is not Decision.GRANTED or decision.valid_until is None:
+                continue
+            if any(_revokes(revocation, decision.person_id) for revocation in revocations):
+                log.info(
+                    "authorization %s revoked before issuance: no visa for %s",
+                    grant.authorization_id,
+                    decision.person_id,
+                )
+                continue
+            person = decision.person
+            valid_until = min(decision.valid_until, person.passport.expires_on)
+            visa = Visa(
+                request_id=grant.request_id,
+                authorization_id=grant.authorization_id,
+                person_id=decision.person_id,
+                surnames=person.surnames,
+                given_names=person.given_names,
+                nationality=person.nationality,
+                passport_number=person.passport.number,
+                immigration_status=grant.immigration_status.value,
+                valid_from=decision.valid_from or grant.decided_at.date(),
+                valid_until=valid_until,
+                mrz_line1="",
+                mrz_line2="",
+                issued_at=_now(),
+            )
+            session.add(visa)
+            await session.flush()  # the sequence gives the number
+            visa.number = visa_number(self.visa_prefix, visa.seq)
+            visa.mrz_line1, visa.mrz_line2 = machine_readable_zone(
+                visa.number, person, grant.immigration_status, valid_until
+            )
+            await uow.emit(
+                VisaIssued(
+                    request_id=grant.request_id,
+                    authorization_id=grant.authorization_id,
+                    person_id=decision.person_id,
+                    person=person,
+                    visa_number=visa.number,
+                    immigration_status=grant.immigration_status,
+                    valid_from=visa.valid_from,
+                    valid_until=visa.valid_until,
+                    mrz=(visa.mrz_line1, visa.mrz_line2),
+                    issued_at=visa.issued_at,
+                )
+            )
+            log.info("visa %s issued to %s (request %s)", visa.number, decision.person_id, grant.request_id)
+
+    async def on_revoked(self, uow: UnitOfWork, revoked: AuthorizationRevoked) -> None:
+        session = uow.session
+        revocation_id = uow.cause.id if uow.cause else revoked.authorization_id
+        revocation = Revocation(
+            event_id=revocation_id,
+            authorization_id=revoked.authorization_id,
+            person_ids=list(revoked.person_ids),
+            visa_numbers=list(revoked.visa_numbers),
+            reason=revoked.reason,
+            received_at=_now(),
+        )
+        session.add(revocation)
+        visas = (
+            await session.scalars(
+                select(Visa).where(Visa.authorization_id == revoked.authorization_id, Visa.cancelled_at.is_(None))
+            )
+        ).all()
+        for visa in visas:
+            if not _revokes(revocation, visa.person_id, visa.number):
+                continue
+            visa.cancelled_at = _now()
+            visa.cancellation_reason = revoked.reason
+            visa.revocation_id = revocation_id
+            await uow.emit(
+                VisaCancelled(
+                    request_id=visa.request_id,
+                    authorization_id=visa.authorization_id,
+                    person_id=visa.person_id,
+                    visa_number=visa.number or "",
+                    reason=revoked.reason,
+                    revocation_id=revocation_id,
+                    cancelled_at=visa.cancelled_at,
+                )
+            )
+            log.info("visa %s cancelled: %s", visa.number, revoked.reason)

@@ -1,0 +1,148 @@
+"""The data of every event this system publishes, version 1.
+
+A change that breaks a consumer gets a new type (``….v2``) published beside the old one; adding an
+optional field does not. Consumers ignore fields they do not know.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import ClassVar
+
+from pydantic import Field
+
+from .people import Contract, ImmigrationStatus, NoteVerbale, Person, Sponsor
+
+TYPE_PREFIX = "pe.gob.rree.visa"
+
+
+class Decision(StrEnum):
+    GRANTED = "GRANTED"
+    DENIED = "DENIED"
+
+
+class EventData(Contract):
+    """Base of every event's ``data``; each subclass names its CloudEvents type and routing key."""
+
+    event_type: ClassVar[str]
+    routing_key: ClassVar[str]
+
+
+class RequestSubmitted(EventData):
+    event_type: ClassVar[str] = f"{TYPE_PREFIX}.request.submitted.v1"
+    routing_key: ClassVar[str] = "visa.request.submitted"
+
+    request_id: str
+    sponsor: Sponsor
+    immigration_status: ImmigrationStatus
+    note_verbale: NoteVerbale
+    function: str
+    intended_arrival: dt.date
+    posting_end: dt.date | None = None
+    principal: Person
+    family: tuple[Person, ...] = ()
+    submitted_at: dt.datetime
+
+    @property
+    def people(self) -> tuple[Person, ...]:
+        return (self.principal, *self.family)
+
+
+class ReviewStarted(EventData):
+    """MRE has taken the request into its officers' review (policy ``review``)."""
+
+    event_type: ClassVar[str] = f"{TYPE_PREFIX}.authorization.review_started.v1"
+    routing_key: ClassVar[str] = "visa.authorization.review-started"
+
+    request_id: str
+    case_id: str
+
+
+class PersonDecision(Contract):
+    person_id: str
+    decision: Decision
+    reasons: tuple[str, ...] = Field(default=(), description="Rule codes and officer reasons.")
+    # What issuance needs to issue without asking anyone: the person as submitted, and the validity.
+    person: Person
+    valid_from: dt.date | None = Field(default=None, description="Set when granted.")
+    valid_until: dt.date | None = Field(default=None, description="Set when granted.")
+
+
+class _Decided(EventData):
+    request_id: str
+    authorization_id: str
+    immigration_status: ImmigrationStatus
+    decisions: tuple[PersonDecision, ...]
+    decided_by: str = Field(description="An officer's id, or 'policy' for an automatic decision.")
+    decided_at: dt.datetime
+
+
+class AuthorizationGranted(_Decided):
+    """At least one person is authorized; each person's decision is in ``decisions``."""
+
+    event_type: ClassVar[str] = f"{TYPE_PREFIX}.authorization.granted.v1"
+    routing_key: ClassVar[str] = "visa.authorization.granted"
+
+
+class AuthorizationDenied(_Decided):
+    """Nobody in the request is authorized."""
+
+    event_type: ClassVar[str] = f"{TYPE_PREFIX}.authorization.denied.v1"
+    routing_key: ClassVar[str] = "visa.authorization.denied"
+
+
+class AuthorizationRevoked(EventData):
+    event_type: ClassVar[str] = f"{TYPE_PREFIX}.authorization.revoked.v1"
+    routing_key: ClassVar[str] = "visa.authorization.revoked"
+
+    request_id: str
+    authorization_id: str
+    person_ids: tuple[str, ...] = Field(default=(), description="People concerned; empty means everyone.")
+    visa_numbers: tuple[str, ...] = Field(default=(), description="Visas known to be concerned, if any.")
+    reason: str
+    revoked_by: str
+    revoked_at: dt.datetime
+
+
+class VisaIssued(EventData):
+    event_type: ClassVar[str] = f"{TYPE_PREFIX}.issued.v1"
+    routing_key: ClassVar[str] = "visa.issued"
+
+    request_id: str
+    authorization_id: str
+    person_id: str
+    person: Person
+    visa_number: str
+    immigration_status: ImmigrationStatus
+    valid_from: dt.date
+    valid_until: dt.date
+    mrz: tuple[str, str]
+    issued_at: dt.datetime
+
+
+class VisaCancelled(EventData):
+    event_type: ClassVar[str] = f"{TYPE_PREFIX}.cancelled.v1"
+    routing_key: ClassVar[str] = "visa.cancelled"
+
+    request_id: str
+    authorization_id: str
+    person_id: str
+    visa_number: str
+    reason: str
+    revocation_id: str = Field(description="Id of the AuthorizationRevoked event this cancellation executes.")
+    cancelled_at: dt.datetime
+
+
+EVENT_MODELS: dict[str, type[EventData]] = {
+    model.event_type: model
+    for model in (
+        RequestSubmitted,
+        ReviewStarted,
+        AuthorizationGranted,
+        AuthorizationDenied,
+        AuthorizationRevoked,
+        VisaIssued,
+        VisaCancelled,
+    )
+}

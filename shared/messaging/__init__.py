@@ -1,0 +1,17 @@
+"""At-least-once delivery on ``visa.events``: topology, outbox, inbox and the relay."""
+
+from .bus import Bus, Handler, UnitOfWork
+from .outbox import messaging_metadata
+from .topology import AUTHORIZATION_REQUESTS, INTAKE_STATUS, ISSUANCE_AUTHORIZATIONS, ConsumerQueue, Topology
+
+__all__ = [
+    "AUTHORIZATION_REQUESTS",
+    "INTAKE_STATUS",
+    "ISSUANCE_AUTHORIZATIONS",
+    "Bus",
+    "ConsumerQueue",
+    "Handler",
+    "Topology",
+    "UnitOfWork",
+    "messaging_metadata",
+]

@@ -1,0 +1,75 @@
+"""Exchanges and queues of ``visa.events``: declared the same way by every service and by ``deploy/``.
+
+One durable topic exchange carries every event. Each consumer owns one quorum queue named
+``<service>.<purpose>``, dead-lettered after ``delivery_limit`` deliveries into ``<queue>.dlq``
+through the ``visa.dead-letter`` exchange.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
+
+EVENTS_EXCHANGE = "visa.events"
+DEAD_LETTER_EXCHANGE = "visa.dead-letter"
+
+
+@dataclass(frozen=True)
+class ConsumerQueue:
+    """A consumer's queue and the routing keys it is bound with."""
+
+    name: str
+    bindings: tuple[str, ...]
+
+
+AUTHORIZATION_REQUESTS = ConsumerQueue("authorization.requests", ("visa.request.submitted",))
+ISSUANCE_AUTHORIZATIONS = ConsumerQueue("issuance.authorizations", ("visa.authorization.*",))
+INTAKE_STATUS = ConsumerQueue("intake.request-status", ("visa.authorization.*", "visa.issued", "visa.cancelled"))
+
+
+@dataclass(frozen=True)
+class Topology:
+    namespace: str = ""
+    delivery_limit: int = 5
+
+    def name(self, base: str) -> str:
+        return f"{self.namespace}{base}"
+
+    @property
+    def events(self) -> RabbitExchange:
+        return RabbitExchange(self.name(EVENTS_EXCHANGE), type=ExchangeType.TOPIC, durable=True)
+
+    @property
+    def dead_letter(self) -> RabbitExchange:
+        return RabbitExchange(self.name(DEAD_LETTER_EXCHANGE), type=ExchangeType.DIRECT, durable=True)
+
+    def queue(self, consumer: ConsumerQueue) -> RabbitQueue:
+        name = self.name(consumer.name)
+        return RabbitQueue(
+            name,
+            queue_type=QueueType.QUORUM,
+            durable=True,
+            arguments={
+                "x-dead-letter-exchange": self.name(DEAD_LETTER_EXCHANGE),
+                "x-dead-letter-routing-key": name,
+                "x-delivery-limit": self.delivery_limit,
+                # Dead-letter with confirms inside the broker: a poison message is moved, never dropped.
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+            },
+        )
+
+    def dead_letter_queue(self, consumer: ConsumerQueue) -> RabbitQueue:
+        return RabbitQueue(self.name(consumer.name) + ".dlq", queue_type=QueueType.QUORUM, durable=True)
+
+    async def declare(self, broker: RabbitBroker, *consumers: ConsumerQueue) -> None:
+        """Idempotently declare the exchanges, and each consumer's queue, bindings and dead-letter queue."""
+        events = await broker.declare_exchange(self.events)
+        dead_letter = await broker.declare_exchange(self.dead_letter)
+        for consumer in consumers:
+            queue = await broker.declare_queue(self.queue(consumer))
+            for key in consumer.bindings:
+                await queue.bind(events, routing_key=key)
+            dlq = await broker.declare_queue(self.dead_letter_queue(consumer))
+            await dlq.bind(dead_letter, routing_key=queue.name)

@@ -1,0 +1,307 @@
+"""The Directorate's legal rules. Each test checks its rule both ways, so removing the rule fails it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pytest
+
+from services.authorization.rules import Assessment, Violation, assess, validity
+from shared.contracts import (
+    ImmigrationStatus,
+    NoteVerbale,
+    Passport,
+    PassportType,
+    Person,
+    Relationship,
+    RequestSubmitted,
+    Sex,
+    Sponsor,
+    SponsorKind,
+)
+
+Status, Kind, PT = ImmigrationStatus, SponsorKind, PassportType
+TODAY = dt.date(2025, 3, 3)
+ARRIVAL = dt.date(2025, 4, 1)
+FAR = dt.date(2032, 1, 1)
+
+
+def person(
+    pid="p0",
+    *,
+    role="PRINCIPAL",
+    passport=PT.DIPLOMATIC,
+    expires_on=FAR,
+    nationality="FRA",
+    relationship=None,
+    given="Marie",
+    surnames="Dupont",
+) -> Person:
+    return Person(
+        person_id=pid,
+        role=role,
+        relationship=relationship,
+        surnames=surnames,
+        given_names=given,
+        sex=Sex.FEMALE,
+        date_of_birth=dt.date(1980, 5, 17),
+        nationality=nationality,
+        passport=Passport(
+            number=f"X{pid.upper()}4567", type=passport, issuing_state=nationality, expires_on=expires_on
+        ),
+    )
+
+
+def relative(pid="p1", *, given="Jean", relationship=Relationship.SPOUSE, **kw) -> Person:
+    return person(pid, role="FAMILY", relationship=relationship, given=given, **kw)
+
+
+def request(
+    *,
+    status=Status.DIPLOMATIC_RESIDENT,
+    sponsor=Kind.GOVERNMENT,
+    note_date=dt.date(2025, 2, 20),
+    function="Second Secretary",
+    arrival=ARRIVAL,
+    posting_end=dt.date(2028, 3, 31),
+    principal=None,
+    family=None,
+) -> RequestSubmitted:
+    return RequestSubmitted(
+        request_id="r1",
+        sponsor=Sponsor(id="s1", kind=sponsor, name="Sponsor X"),
+        immigration_status=status,
+        note_verbale=NoteVerbale(number="NV 5-12-M/034", date=note_date),
+        function=function,
+        intended_arrival=arrival,
+        posting_end=posting_end,
+        principal=principal or person(),
+        family=(relative(),) if family is None else tuple(family),
+        submitted_at=dt.datetime(2025, 3, 3, 9, 30, tzinfo=dt.UTC),
+    )
+
+
+def rules(a: Assessment, pid="p0") -> set[str]:
+    return {v.rule for v in a.for_person(pid).violations}
+
+
+def everyone(a: Assessment) -> dict[str, set[str]]:
+    return {p.person_id: {v.rule for v in p.violations} for p in a.people}
+
+
+def message(a: Assessment, pid: str, rule: str) -> str:
+    return next(v.message for v in a.for_person(pid).violations if v.rule == rule)
+
+
+# --- 1. sponsor-not-entitled -----------------------------------------------------------------------
+
+ENTITLED = {
+    (Kind.GOVERNMENT, Status.DIPLOMATIC_RESIDENT): True,
+    (Kind.GOVERNMENT, Status.CONSULAR_RESIDENT): True,
+    (Kind.GOVERNMENT, Status.OFFICIAL_RESIDENT): True,
+    (Kind.GOVERNMENT, Status.SHORT_STAY): True,
+    (Kind.INTERNATIONAL_ORGANIZATION, Status.DIPLOMATIC_RESIDENT): False,
+    (Kind.INTERNATIONAL_ORGANIZATION, Status.CONSULAR_RESIDENT): False,
+    (Kind.INTERNATIONAL_ORGANIZATION, Status.OFFICIAL_RESIDENT): True,
+    (Kind.INTERNATIONAL_ORGANIZATION, Status.SHORT_STAY): True,
+    (Kind.ENIEX, Status.DIPLOMATIC_RESIDENT): False,
+    (Kind.ENIEX, Status.CONSULAR_RESIDENT): False,
+    (Kind.ENIEX, Status.OFFICIAL_RESIDENT): False,
+    (Kind.ENIEX, Status.SHORT_STAY): True,
+}
+
+
+def test_matrix_is_complete():
+    assert set(ENTITLED) == {(k, s) for k in Kind for s in Status}
+
+
+@pytest.mark.parametrize(("sponsor", "status"), sorted(ENTITLED), ids=lambda v: v.value)
+def test_sponsor_status_matrix(sponsor, status):
+    a = assess(request(sponsor=sponsor, status=status), today=TODAY)
+    if ENTITLED[sponsor, status]:
+        assert everyone(a) == {"p0": set(), "p1": set()}
+        assert a.anyone_eligible
+    else:  # a request-level rule: everyone is denied, the family also through the principal
+        assert everyone(a) == {"p0": {"sponsor-not-entitled"}, "p1": {"sponsor-not-entitled", "principal-ineligible"}}
+        assert not a.anyone_eligible
+
+
+def test_sponsor_message_names_status_and_sponsor_kind():
+    a = assess(request(sponsor=Kind.ENIEX, status=Status.OFFICIAL_RESIDENT), today=TODAY)
+    text = message(a, "p0", "sponsor-not-entitled")
+    assert "Official resident" in text and "ENIEX" in text and "international organization" in text
+
+
+# --- 2. documentation-missing ----------------------------------------------------------------------
+
+
+def _blank_number(r: RequestSubmitted) -> RequestSubmitted:
+    # The contract already rejects a blank number; the rule still guards against unvalidated data.
+    return r.model_copy(update={"note_verbale": r.note_verbale.model_copy(update={"number": "  "})})
+
+
+@pytest.mark.parametrize("status", list(Status))
+@pytest.mark.parametrize(
+    "defective",
+    [
+        pytest.param(lambda: request(note_date=TODAY + dt.timedelta(days=1)), id="note-dated-after-today"),
+        pytest.param(lambda: request(function="   "), id="function-blank"),
+        pytest.param(lambda: _blank_number(request()), id="note-number-blank"),
+    ],
+)
+def test_documentation_missing(defective, status):
+    assert everyone(assess(request(status=status, note_date=TODAY), today=TODAY)) == {"p0": set(), "p1": set()}
+    r = defective().model_copy(update={"immigration_status": status})
+    a = assess(r, today=TODAY)
+    assert everyone(a) == {"p0": {"documentation-missing"}, "p1": {"documentation-missing", "principal-ineligible"}}
+
+
+# --- 3. posting-period-invalid ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [s for s in Status if s != Status.SHORT_STAY])
+def test_resident_status_needs_posting_end_after_arrival(status):
+    assert rules(assess(request(status=status, posting_end=ARRIVAL + dt.timedelta(days=1)), today=TODAY)) == set()
+    for end in (None, ARRIVAL, ARRIVAL - dt.timedelta(days=1)):
+        a = assess(request(status=status, posting_end=end), today=TODAY)
+        assert rules(a) == {"posting-period-invalid"}
+        assert "posting-period-invalid" in rules(a, "p1")
+
+
+def test_short_stay_needs_no_posting_end():
+    assert everyone(assess(request(status=Status.SHORT_STAY, posting_end=None), today=TODAY)) == {
+        "p0": set(),
+        "p1": set(),
+    }
+    assert rules(assess(request(status=Status.OFFICIAL_RESIDENT, posting_end=None), today=TODAY)) != set()
+
+
+# --- 4. diplomatic-passport-required ---------------------------------------------------------------
+
+
+def test_diplomatic_family_member_with_ordinary_passport_is_the_only_one_denied():
+    family = [relative("p1", passport=PT.ORDINARY), relative("p2", given="Lucie", relationship=Relationship.CHILD)]
+    a = assess(request(family=family), today=TODAY)
+    assert everyone(a) == {"p0": set(), "p1": {"diplomatic-passport-required"}, "p2": set()}
+    assert a.anyone_eligible
+    assert "Jean Dupont (p1)" in message(a, "p1", "diplomatic-passport-required")
+    assert "an ordinary passport" in message(a, "p1", "diplomatic-passport-required")
+
+
+def test_diplomatic_principal_needs_diplomatic_passport():
+    a = assess(request(principal=person(passport=PT.OFFICIAL)), today=TODAY)
+    assert rules(a) == {"diplomatic-passport-required"}
+    assert "Marie Dupont (p0)" in message(a, "p0", "diplomatic-passport-required")
+    # The same people under consular or official status: no passport rule in the seed.
+    for status in (Status.CONSULAR_RESIDENT, Status.OFFICIAL_RESIDENT):
+        r = request(status=status, principal=person(passport=PT.OFFICIAL), family=[relative(passport=PT.ORDINARY)])
+        assert everyone(assess(r, today=TODAY)) == {"p0": set(), "p1": set()}
+
+
+# --- 5. passport-expired ---------------------------------------------------------------------------
+
+
+def test_passport_must_expire_after_arrival():
+    ok = request(family=[relative(expires_on=ARRIVAL + dt.timedelta(days=1))])
+    assert everyone(assess(ok, today=TODAY)) == {"p0": set(), "p1": set()}
+    for expires in (ARRIVAL, ARRIVAL - dt.timedelta(days=400)):
+        a = assess(request(family=[relative(expires_on=expires)]), today=TODAY)
+        assert everyone(a) == {"p0": set(), "p1": {"passport-expired"}}
+        assert "Jean Dupont (p1)" in message(a, "p1", "passport-expired")
+
+
+# --- 6. principal-ineligible -----------------------------------------------------------------------
+
+
+def test_principal_failure_cascades_to_the_family():
+    family = [relative("p1"), relative("p2", given="Lucie", passport=PT.ORDINARY)]
+    a = assess(request(principal=person(expires_on=ARRIVAL), family=family), today=TODAY)
+    assert everyone(a) == {
+        "p0": {"passport-expired"},
+        "p1": {"principal-ineligible"},
+        "p2": {"diplomatic-passport-required", "principal-ineligible"},  # in addition to their own
+    }
+    assert not a.anyone_eligible
+    text = message(a, "p1", "principal-ineligible")
+    assert "Jean Dupont (p1)" in text and "Marie Dupont (p0)" in text and "passport-expired" in text
+
+
+# --- 7. short stay: ordinary-passport and waiver-applies -------------------------------------------
+
+
+def test_short_stay_procedure_excludes_ordinary_passports():
+    for kind in PT:
+        a = assess(request(status=Status.SHORT_STAY, principal=person(passport=kind), family=[]), today=TODAY)
+        assert rules(a) == ({"ordinary-passport"} if kind == PT.ORDINARY else set()), kind
+    # Only the short-stay procedure: an official resident with an ordinary passport is fine.
+    r = request(status=Status.OFFICIAL_RESIDENT, principal=person(passport=PT.ORDINARY))
+    assert rules(assess(r, today=TODAY)) == set()
+
+
+@dataclass(frozen=True)
+class Entry:
+    instrument: str
+    max_stay_days: int | None = 90
+
+
+class FakeWaivers:
+    def __init__(self, entries):
+        self.entries, self.calls = entries, []
+
+    def waiver_for(self, nationality, passport_type, on):
+        self.calls.append((nationality, passport_type, on))
+        return self.entries.get((nationality, passport_type))
+
+
+def test_waiver_means_no_visa_is_needed_and_names_the_instrument():
+    waivers = FakeWaivers({("MAR", PT.SERVICE): Entry("Exchange of notes of 2003"), ("TUR", PT.SERVICE): object()})
+    family = [relative(nationality="FRA", passport=PT.SERVICE)]
+    r = request(status=Status.SHORT_STAY, principal=person(nationality="MAR", passport=PT.SERVICE), family=family)
+    a = assess(r, today=TODAY, waivers=waivers)
+    assert everyone(a) == {"p0": {"waiver-applies"}, "p1": {"principal-ineligible"}}
+    assert "Exchange of notes of 2003" in message(a, "p0", "waiver-applies")
+    assert "Marie Dupont (p0)" in message(a, "p0", "waiver-applies")
+    assert waivers.calls == [("MAR", PT.SERVICE, ARRIVAL), ("FRA", PT.SERVICE, ARRIVAL)]
+    # An entry without an instrument still gives a readable reason.
+    r = request(status=Status.SHORT_STAY, principal=person(nationality="TUR", passport=PT.SERVICE), family=[])
+    assert "a treaty" in message(assess(r, today=TODAY, waivers=waivers), "p0", "waiver-applies")
+
+
+def test_no_waiver_means_a_visa_is_needed():
+    waivers = FakeWaivers({("MAR", PT.SERVICE): Entry("Exchange of notes of 2003")})
+    principal = person(nationality="MAR", passport=PT.SERVICE)
+    short = request(status=Status.SHORT_STAY, principal=principal, family=[])
+    assert rules(assess(short, today=TODAY, waivers=waivers)) == {"waiver-applies"}
+    assert rules(assess(short, today=TODAY)) == set()  # no treaty list given
+    assert rules(assess(short, today=TODAY, waivers=FakeWaivers({}))) == set()  # not on the list
+    # Waivers cover short stays only: posted staff still need a resident status.
+    posted = request(status=Status.OFFICIAL_RESIDENT, principal=principal, family=[])
+    assert rules(assess(posted, today=TODAY, waivers=waivers)) == set()
+
+
+# --- assessment shape and validity -----------------------------------------------------------------
+
+
+def test_assessment_lists_principal_first_then_family_in_order():
+    family = [relative("p2", given="Lucie"), relative("p1")]
+    a = assess(request(family=family), today=TODAY)
+    assert [p.person_id for p in a.people] == ["p0", "p2", "p1"]
+    with pytest.raises(KeyError):
+        a.for_person("nobody")
+    assert str(Violation("x-rule", "Something.")) == "x-rule: Something."
+
+
+def test_validity_of_a_resident_visa_ends_with_the_posting_or_the_passport():
+    r = request(posting_end=dt.date(2028, 3, 31))
+    assert validity(r, r.principal, today=TODAY) == (TODAY, dt.date(2028, 3, 31))
+    short_passport = person(expires_on=dt.date(2027, 6, 30))
+    r = request(posting_end=dt.date(2028, 3, 31), principal=short_passport)
+    assert validity(r, r.principal, today=TODAY) == (TODAY, dt.date(2027, 6, 30))
+
+
+def test_validity_of_a_short_stay_visa_is_90_days_from_arrival_or_the_passport():
+    r = request(status=Status.SHORT_STAY, posting_end=None)
+    assert validity(r, r.principal, today=TODAY) == (TODAY, ARRIVAL + dt.timedelta(days=90))
+    r = request(status=Status.SHORT_STAY, posting_end=None, principal=person(expires_on=dt.date(2025, 5, 15)))
+    assert validity(r, r.principal, today=TODAY) == (TODAY, dt.date(2025, 5, 15))
