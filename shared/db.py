@@ -31,13 +31,31 @@ class UTCDateTime(TypeDecorator):
         return value
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def _sqlite_connect(dbapi_connection, _record) -> None:
+    # The driver would open transactions lazily, at the first write, so the reads before it would not
+    # belong to the transaction: take over BEGIN (see _sqlite_begin).
+    dbapi_connection.isolation_level = None
     # WAL lets the outbox relay read while a handler writes; busy_timeout waits instead of failing.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(connection) -> None:
+    # SQLite serializes writers; taking the write lock at BEGIN makes every transaction serializable,
+    # so two events about one request can never both act on what they read before the other wrote.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+async def serialize(session: AsyncSession, key: str) -> None:
+    """Serialize the transactions that pass the same ``key`` until they end.
+
+    PostgreSQL takes a transaction-scoped advisory lock; SQLite's transactions are serial already.
+    """
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
 
 
 class Database:
@@ -50,7 +68,8 @@ class Database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if parsed.get_backend_name() == "sqlite":
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "connect", _sqlite_connect)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @property

@@ -80,8 +80,9 @@ async def get_case(request_id: str, officer: OfficerDep, request: Request) -> Ca
         return _view(await _case(session, request_id))
 
 
-async def _case(session, request_id: str) -> Case:
-    case = await session.get(Case, request_id)
+async def _case(session, request_id: str, *, for_update: bool = False) -> Case:
+    # Acting on a case locks it: two officers deciding at once cannot both decide.
+    case = await session.get(Case, request_id, with_for_update=for_update)
     if case is None:
         raise HTTPException(404, detail=f"no case for request {request_id}")
     return case
@@ -90,7 +91,7 @@ async def _case(session, request_id: str) -> Case:
 async def _act(request: Request, request_id: str, act) -> CaseView:
     directorate: Directorate = request.app.state.directorate
     async with request.app.state.bus.unit() as uow:
-        case = await _case(uow.session, request_id)
+        case = await _case(uow.session, request_id, for_update=True)
         try:
             await act(directorate, uow, case)
         except InvalidTransition as error:

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from pydantic import BaseModel
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from shared.contracts import NoteVerbale, PassportType, Person, RequestSubmitted, Sponsor
 from shared.keys import bearer_key, key_hash, unauthorized
@@ -52,6 +53,47 @@ def _submission(request_id: str, sponsor: SponsorRecord, body: VisaRequestIn) ->
     )
 
 
+async def _replay(session, sponsor: SponsorRecord, key: str, fingerprint: str) -> Accepted | None:
+    """The first answer to a request already submitted under this Idempotency-Key, if any."""
+    earlier = await session.scalar(
+        select(VisaRequest).where(VisaRequest.sponsor_id == sponsor.id, VisaRequest.idempotency_key == key)
+    )
+    if earlier is None:
+        return None
+    if earlier.fingerprint != fingerprint:
+        raise HTTPException(409, detail="Idempotency-Key was already used for a different request")
+    return Accepted(request_id=earlier.id, status=Status.SUBMITTED)
+
+
+def _record(
+    submitted: RequestSubmitted, sponsor: SponsorRecord, body: VisaRequestIn, key: str | None, fingerprint: str
+) -> VisaRequest:
+    return VisaRequest(
+        id=submitted.request_id,
+        sponsor_id=sponsor.id,
+        idempotency_key=key,
+        fingerprint=fingerprint,
+        immigration_status=submitted.immigration_status.value,
+        status=Status.SUBMITTED,
+        submitted=body.model_dump(mode="json"),
+        submitted_at=submitted.submitted_at,
+        updated_at=submitted.submitted_at,
+        applicants=[
+            Applicant(
+                person_id=person.person_id,
+                position=position,
+                role=person.role,
+                relationship=person.relationship,
+                surnames=person.surnames,
+                given_names=person.given_names,
+                status=Status.SUBMITTED,
+                reasons=[],
+            )
+            for position, person in enumerate(submitted.people)
+        ],
+    )
+
+
 @router.post("/requests", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted, tags=["requests"])
 async def submit_request(
     body: VisaRequestIn,
@@ -61,46 +103,21 @@ async def submit_request(
 ) -> Accepted:
     """Accept a formal request; MRE's Directorate of Privileges receives it as ``RequestSubmitted``."""
     fingerprint = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
-    bus = request.app.state.bus
-    async with bus.unit() as uow:
-        if idempotency_key:
-            earlier = await uow.session.scalar(
-                select(VisaRequest).where(
-                    VisaRequest.sponsor_id == sponsor.id, VisaRequest.idempotency_key == idempotency_key
-                )
-            )
-            if earlier is not None:
-                if earlier.fingerprint != fingerprint:
-                    raise HTTPException(409, detail="Idempotency-Key was already used for a different request")
-                return Accepted(request_id=earlier.id, status=Status.SUBMITTED)
-        submitted = _submission(str(uuid.uuid4()), sponsor, body)
-        uow.session.add(
-            VisaRequest(
-                id=submitted.request_id,
-                sponsor_id=sponsor.id,
-                idempotency_key=idempotency_key,
-                fingerprint=fingerprint,
-                immigration_status=submitted.immigration_status.value,
-                status=Status.SUBMITTED,
-                submitted=body.model_dump(mode="json"),
-                submitted_at=submitted.submitted_at,
-                updated_at=submitted.submitted_at,
-                applicants=[
-                    Applicant(
-                        person_id=person.person_id,
-                        position=position,
-                        role=person.role,
-                        relationship=person.relationship,
-                        surnames=person.surnames,
-                        given_names=person.given_names,
-                        status=Status.SUBMITTED,
-                        reasons=[],
-                    )
-                    for position, person in enumerate(submitted.people)
-                ],
-            )
-        )
-        await uow.emit(submitted)
+    if idempotency_key:
+        async with request.app.state.db.sessions() as session:
+            if replay := await _replay(session, sponsor, idempotency_key, fingerprint):
+                return replay
+    try:
+        async with request.app.state.bus.unit() as uow:
+            submitted = _submission(str(uuid.uuid4()), sponsor, body)
+            uow.session.add(_record(submitted, sponsor, body, idempotency_key, fingerprint))
+            await uow.emit(submitted)
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        # The same key raced in from a concurrent retry, which won: answer as it was answered.
+        async with request.app.state.db.sessions() as session:
+            return await _replay(session, sponsor, idempotency_key, fingerprint)
     return Accepted(request_id=submitted.request_id, status=Status.SUBMITTED)
 
 

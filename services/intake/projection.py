@@ -24,7 +24,8 @@ log = logging.getLogger("visa.intake")
 
 
 async def _request(uow: UnitOfWork, request_id: str) -> VisaRequest | None:
-    request = await uow.session.get(VisaRequest, request_id)
+    # The row lock serializes every event about one request: each sees what the previous one wrote.
+    request = await uow.session.get(VisaRequest, request_id, with_for_update=True)
     if request is None:
         # Not ours (another intake's), or a foreign producer: nothing to keep current.
         log.warning("event about unknown request %s ignored", request_id)
@@ -78,13 +79,15 @@ async def on_decided(uow: UnitOfWork, event: AuthorizationGranted | Authorizatio
 
 
 async def on_revoked(uow: UnitOfWork, event: AuthorizationRevoked) -> None:
-    # Authorized people not yet issued lose their authorization now; issued visas wait for VisaCancelled.
+    # People not yet issued lose their authorization now, even if the grant has not reached us yet;
+    # issued visas stay ISSUED until the consulate reports them cancelled (VisaCancelled).
     request = await _request(uow, event.request_id)
     if request is None:
         return
+    everyone = not event.person_ids and not event.visa_numbers
     for applicant in request.applicants:
-        concerned = not event.person_ids and not event.visa_numbers or applicant.person_id in event.person_ids
-        if concerned and applicant.status == Status.AUTHORIZED:
+        concerned = everyone or applicant.person_id in event.person_ids
+        if concerned and applicant.status not in (Status.DENIED, Status.ISSUED, Status.CANCELLED):
             _move(applicant, Status.CANCELLED)
             applicant.reasons = [*applicant.reasons, f"authorization revoked: {event.reason}"]
     _refresh(request)

@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from shared.contracts import ImmigrationStatus, NoteVerbale, Passport, Relationship, Sex
 from shared.contracts.people import CountryCode, Name
+from shared.mrz import transliterate
 
 RESIDENT_STATUSES = {
     ImmigrationStatus.DIPLOMATIC_RESIDENT,
@@ -39,6 +40,18 @@ def _future(value: dt.date) -> dt.date:
     return value
 
 
+def _machine_readable(value: str) -> str:
+    # Every visa carries the name in its MRZ: a name ICAO 9303 cannot transliterate is refused now,
+    # not discovered by the consulate after MRE has authorized it.
+    if value:
+        transliterate(value)
+    return value
+
+
+MrzName = Annotated[Name, AfterValidator(_machine_readable)]
+GivenNames = Annotated[str, StringConstraints(strip_whitespace=True, max_length=120), AfterValidator(_machine_readable)]
+
+
 class _Strict(BaseModel):
     # A misspelt field is an error the sponsor must see, not data silently dropped.
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -55,8 +68,8 @@ class NoteVerbaleIn(NoteVerbale):
 
 
 class PersonIn(_Strict):
-    surnames: Name
-    given_names: Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] = ""
+    surnames: MrzName
+    given_names: GivenNames = ""
     sex: Sex
     date_of_birth: Annotated[dt.date, AfterValidator(_past)]
     nationality: CountryCode

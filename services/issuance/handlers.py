@@ -8,7 +8,8 @@ import logging
 from sqlalchemy import select
 
 from shared.contracts import AuthorizationGranted, AuthorizationRevoked, Decision, VisaCancelled, VisaIssued
-from shared.messaging import UnitOfWork
+from shared.db import serialize
+from shared.messaging import PoisonEvent, UnitOfWork
 
 from .models import Revocation, Visa
 from .visas import machine_readable_zone, visa_number
@@ -33,6 +34,8 @@ class Issuance:
 
     async def on_granted(self, uow: UnitOfWork, grant: AuthorizationGranted) -> None:
         session = uow.session
+        # A grant and its revocation may be handled at once: one of them must see the other's work.
+        await serialize(session, f"authorization:{grant.authorization_id}")
         revocations = (
             await session.scalars(select(Revocation).where(Revocation.authorization_id == grant.authorization_id))
         ).all()
@@ -66,9 +69,12 @@ class Issuance:
             session.add(visa)
             await session.flush()  # the sequence gives the number
             visa.number = visa_number(self.visa_prefix, visa.seq)
-            visa.mrz_line1, visa.mrz_line2 = machine_readable_zone(
-                visa.number, person, grant.immigration_status, valid_until
-            )
+            try:
+                visa.mrz_line1, visa.mrz_line2 = machine_readable_zone(
+                    visa.number, person, grant.immigration_status, valid_until
+                )
+            except ValueError as error:  # e.g. a name ICAO 9303 cannot transliterate: no retry will help
+                raise PoisonEvent(f"no MRZ for {decision.person_id}: {error}") from error
             await uow.emit(
                 VisaIssued(
                     request_id=grant.request_id,
@@ -87,6 +93,7 @@ class Issuance:
 
     async def on_revoked(self, uow: UnitOfWork, revoked: AuthorizationRevoked) -> None:
         session = uow.session
+        await serialize(session, f"authorization:{revoked.authorization_id}")
         revocation_id = uow.cause.id if uow.cause else revoked.authorization_id
         revocation = Revocation(
             event_id=revocation_id,

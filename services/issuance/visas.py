@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
+from shared import mrz
 from shared.contracts import ImmigrationStatus, Person
-
-from . import mrz
 
 # The MRZ's second letter is at each State's discretion (Doc 9303 Part 7): one per status.
 TYPE_LETTERS = {

@@ -1,6 +1,6 @@
 """At-least-once delivery on ``visa.events``: topology, outbox, inbox and the relay."""
 
-from .bus import Bus, Handler, UnitOfWork
+from .bus import Bus, Handler, PoisonEvent, UnitOfWork
 from .outbox import messaging_metadata
 from .topology import AUTHORIZATION_REQUESTS, INTAKE_STATUS, ISSUANCE_AUTHORIZATIONS, ConsumerQueue, Topology
 
@@ -11,6 +11,7 @@ __all__ = [
     "Bus",
     "ConsumerQueue",
     "Handler",
+    "PoisonEvent",
     "Topology",
     "UnitOfWork",
     "messaging_metadata",

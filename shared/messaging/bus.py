@@ -45,6 +45,10 @@ class UnitOfWork:
 Handler = Callable[[UnitOfWork, EventData], Awaitable[None]]
 
 
+class PoisonEvent(Exception):
+    """A handler's verdict that no retry can ever succeed: the event goes to the dead-letter queue now."""
+
+
 class Bus:
     def __init__(self, settings: CommonSettings, db: Database, *, service: str) -> None:
         self.db = db
@@ -110,6 +114,9 @@ class Bus:
                         await handler(uow, data)
                     else:
                         log.debug("%s already handled %s", name, envelope.id)
+            except PoisonEvent as poison:
+                log.error("%s dead-letters event %s: %s", name, envelope.id, poison)
+                raise RejectMessage(requeue=False) from poison
             except Exception as error:
                 # Possibly transient (database, broker): retry; the delivery limit dead-letters the rest.
                 attempt = int(message.headers.get("x-delivery-count", 0) or 0)

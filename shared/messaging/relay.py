@@ -51,7 +51,9 @@ class OutboxRelay:
                 return 0
             # Confirms are awaited together: the broker pipelines them.
             results = await asyncio.gather(*(self.publish(row) for row in rows), return_exceptions=True)
-            confirmed = [row.seq for row, result in zip(rows, results, strict=True) if not isinstance(result, BaseException)]
+            confirmed = [
+                row.seq for row, result in zip(rows, results, strict=True) if not isinstance(result, BaseException)
+            ]
             failures = [result for result in results if isinstance(result, BaseException)]
             if confirmed:
                 await session.execute(update(outbox).where(outbox.c.seq.in_(confirmed)).values(published_at=now()))

@@ -22,6 +22,19 @@ class ConsumerQueue:
     name: str
     bindings: tuple[str, ...]
 
+    def accepts(self, routing_key: str) -> bool:
+        """Whether an event published with ``routing_key`` reaches this queue (AMQP topic matching)."""
+        return any(_topic_match(pattern.split("."), routing_key.split(".")) for pattern in self.bindings)
+
+
+def _topic_match(pattern: list[str], words: list[str]) -> bool:
+    if not pattern:
+        return not words
+    head, rest = pattern[0], pattern[1:]
+    if head == "#":
+        return any(_topic_match(rest, words[i:]) for i in range(len(words) + 1))
+    return bool(words) and head in ("*", words[0]) and _topic_match(rest, words[1:])
+
 
 AUTHORIZATION_REQUESTS = ConsumerQueue("authorization.requests", ("visa.request.submitted",))
 ISSUANCE_AUTHORIZATIONS = ConsumerQueue("issuance.authorizations", ("visa.authorization.*",))

@@ -3,7 +3,7 @@ from datetime import date
 
 import pytest
 
-from services.issuance.mrz import (
+from shared.mrz import (
     check_digit,
     country_field,
     mrv_a,

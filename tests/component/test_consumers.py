@@ -1,0 +1,180 @@
+"""Each consumer as the broker sees it: redeliveries, unknown fields and types, poison, failures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+import services.issuance.handlers
+from services.authorization.models import Case
+from services.issuance.models import Visa
+from shared.contracts import AuthorizationGranted, Envelope, VisaIssued
+from shared.messaging.outbox import inbox, outbox
+
+from .conftest import pump
+
+
+async def granted(system, sponsor) -> Envelope:
+    """Submit a request and let authorization (policy auto) decide it; the grant, not yet delivered."""
+    await system.submit(sponsor)
+    await pump(system.intake, system.authorization)
+    [grant] = await system.authorization.outbox(AuthorizationGranted.routing_key)
+    return grant
+
+
+async def test_redelivered_grant_issues_the_visas_once(system, sponsor):
+    grant, issuance = await granted(system, sponsor), system.issuance
+
+    assert await issuance.deliver(grant) == "ack"
+    assert await issuance.deliver(grant) == "ack"
+
+    assert await issuance.count(Visa.__table__) == 2
+    assert await issuance.count(outbox, outbox.c.event_type == VisaIssued.event_type) == 2
+
+
+async def test_redelivered_submission_opens_one_case_and_decides_once(system, sponsor):
+    await system.submit(sponsor)
+    [submitted] = await system.intake.outbox()
+    authorization = system.authorization
+
+    assert await authorization.deliver(submitted) == "ack"
+    assert await authorization.deliver(submitted) == "ack"
+
+    assert await authorization.count(Case.__table__) == 1
+    assert await authorization.count(outbox) == 1
+
+
+async def test_same_request_under_a_new_event_id_keeps_the_first_case(system, sponsor):
+    await system.submit(sponsor)
+    [submitted] = await system.intake.outbox()
+    copy = Envelope(**submitted.model_dump(exclude={"id"}))
+    authorization = system.authorization
+
+    assert await authorization.deliver(submitted) == "ack"
+    assert await authorization.deliver(copy) == "ack"
+
+    assert await authorization.count(Case.__table__) == 1
+    assert await authorization.count(outbox) == 1
+
+
+async def test_unknown_fields_in_envelope_and_data_are_ignored(system, sponsor):
+    await system.submit(sponsor)
+    [row] = await system.intake.outbox_rows()
+    event = json.loads(row.body)
+    event |= {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "priority": "high"}
+    event["data"] |= {"urgency": "HIGH", "attachments": [{"kind": "appointment-letter"}]}
+    event["data"]["principal"]["middle_name"] = "SOFIA"
+    event["data"]["principal"]["passport"]["mrz"] = "P<SWEERIKSSON<<ANNA<MARIA"
+
+    assert await system.authorization.deliver(json.dumps(event).encode()) == "ack"
+
+    assert await system.authorization.count(Case.__table__) == 1
+    [decision] = await system.authorization.outbox()
+    assert decision.type == AuthorizationGranted.event_type
+    assert decision.causationid == event["id"]
+    assert {d["decision"] for d in decision.data["decisions"]} == {"GRANTED"}
+
+
+def unknown_event(request_id: str, type: str) -> bytes:
+    envelope = {
+        "specversion": "1.0",
+        "id": "8b0f7f3e-5a0c-4a55-9a8e-6f3f1f1f1f1f",
+        "source": "urn:pe:rree:visa:future-service",
+        "type": type,
+        "subject": request_id,
+        "time": "2030-01-01T00:00:00Z",
+        "datacontenttype": "application/json",
+        "data": {"request_id": request_id, "status": "WITHDRAWN"},
+        "correlationid": request_id,
+    }
+    return json.dumps(envelope).encode()
+
+
+UNKNOWN_TYPES = [
+    "pe.gob.rree.visa.request.withdrawn.v1",  # a type nobody knows yet
+    "pe.gob.rree.visa.authorization.granted.v2",  # a future version of a known type
+    "pe.gob.rree.visa.request.submitted.v1",  # known, but intake and issuance do not consume it
+]
+
+
+@pytest.mark.parametrize(
+    ("service", "type"),
+    [
+        (service, type)
+        for service in ("intake", "authorization", "issuance")
+        for type in UNKNOWN_TYPES
+        if (service, type) != ("authorization", "pe.gob.rree.visa.request.submitted.v1")
+    ],
+)
+async def test_events_a_consumer_does_not_handle_are_acknowledged_and_ignored(system, sponsor, service, type):
+    request_id = await system.submit(sponsor)
+    await system.settle()
+    target = getattr(system, service)
+    before = await target.snapshot()
+
+    assert await target.deliver(unknown_event(request_id, type)) == "ack"
+
+    assert await target.snapshot() == before
+
+
+def poison(request_id: str, service: str) -> dict[str, bytes]:
+    """Messages no retry can fix: each must be dead-lettered (reject, no requeue)."""
+    handled = {  # a type this consumer handles, with data that breaks its contract
+        "intake": VisaIssued.event_type,
+        "authorization": "pe.gob.rree.visa.request.submitted.v1",
+        "issuance": AuthorizationGranted.event_type,
+    }[service]
+    envelope = json.loads(unknown_event(request_id, handled))
+    envelope["data"] = {"request_id": request_id, "decisions": "everyone", "principal": {"surnames": ""}}
+    no_subject = {key: value for key, value in envelope.items() if key != "subject"}
+    return {
+        "not json": b"\x00\xffthis is not json",
+        "not an envelope": b'["a", "list"]',
+        "envelope without subject": json.dumps(no_subject).encode(),
+        "invalid data": json.dumps(envelope).encode(),
+    }
+
+
+@pytest.mark.parametrize("kind", ["not json", "not an envelope", "envelope without subject", "invalid data"])
+@pytest.mark.parametrize("service", ["intake", "authorization", "issuance"])
+async def test_poison_is_dead_lettered_without_changing_anything(system, sponsor, service, kind):
+    request_id = await system.submit(sponsor)
+    target = getattr(system, service)
+    before = await target.snapshot()
+
+    assert await target.deliver(poison(request_id, service)[kind]) == "reject"
+
+    assert await target.snapshot() == before
+
+
+async def test_a_grant_naming_someone_no_mrz_can_hold_is_dead_lettered(system, sponsor):
+    # Intake refuses such names; a grant from another producer (or an older intake) may still carry one.
+    grant = (await granted(system, sponsor)).model_dump(mode="json", exclude={"id"})
+    grant["data"]["decisions"][1]["person"]["given_names"] = "ЛАРС"  # Cyrillic: no ICAO 9303 transliteration here
+
+    assert await system.issuance.deliver(Envelope(**grant)) == "reject"
+
+    assert await system.issuance.count(Visa.__table__) == 0  # not even the principal's: the grant is one unit
+    assert await system.issuance.count(outbox) == 0
+
+
+async def test_a_failed_handler_is_retried_not_forgotten(system, sponsor, monkeypatch):
+    grant, issuance = await granted(system, sponsor), system.issuance
+    numbering = services.issuance.handlers.visa_number
+    failures = [OperationalError("UPDATE visas ...", {}, Exception("database is locked"))]
+
+    def flaky_numbering(prefix: str, seq: int) -> str:
+        if failures:
+            raise failures.pop()
+        return numbering(prefix, seq)
+
+    monkeypatch.setattr(services.issuance.handlers, "visa_number", flaky_numbering)
+
+    assert await issuance.deliver(grant) == "requeue"  # transient: back to the queue
+    assert await issuance.count(inbox) == 0  # the claim was rolled back with the rest
+    assert await issuance.deliver(grant) == "ack"
+
+    assert await issuance.count(Visa.__table__) == 2
+    assert await issuance.count(outbox, outbox.c.event_type == VisaIssued.event_type) == 2

@@ -1,0 +1,71 @@
+"""Fixtures for tests that need the real RabbitMQ, Redis and PostgreSQL (see ``support/backing.py``)."""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import ExitStack
+
+import asyncpg
+import pytest
+
+from tests.support.backing import resolve
+from tests.support.broker import delete_namespace
+
+
+@pytest.fixture(scope="session")
+def backing():
+    with ExitStack() as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def amqp_url(backing) -> str:
+    return resolve("AMQP_URL", backing)
+
+
+@pytest.fixture(scope="session")
+def redis_url(backing) -> str:
+    return resolve("REDIS_URL", backing)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(backing) -> str:
+    return resolve("POSTGRES_URL", backing)
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+async def namespace(amqp_url, run_id):
+    """A name prefix of this test's own: its exchanges and queues are nobody else's, and go away after."""
+    prefix = f"test-{run_id}-{uuid.uuid4().hex[:6]}."
+    yield prefix
+    await delete_namespace(amqp_url, prefix)
+
+
+@pytest.fixture
+async def postgres_database(postgres_url, run_id):
+    """Makes fresh PostgreSQL databases on demand and drops them after the test."""
+    created: list[str] = []
+    admin = postgres_url.replace("postgresql+asyncpg://", "postgresql://")
+
+    async def make(label: str) -> str:
+        name = f"visa_{run_id}_{label}_{uuid.uuid4().hex[:6]}"
+        connection = await asyncpg.connect(admin)
+        try:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+        created.append(name)
+        return admin.rsplit("/", 1)[0] + f"/{name}"
+
+    yield make
+    connection = await asyncpg.connect(admin)
+    try:
+        for name in created:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()

@@ -1,0 +1,150 @@
+"""The three services as separate operating-system processes, as operations runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+SERVICES = ("intake", "authorization", "issuance")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.env[f'{self.name.upper()}_PORT']}"
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "serve", self.name],
+            env=self.env,
+            cwd=self.env["VISA_TEST_WORKDIR"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+
+    async def ready(self, timeout: float = 60.0) -> None:
+        """Wait until ``/readyz`` answers 200: the broker and the database are reachable."""
+        async with httpx.AsyncClient(base_url=self.url) as client:
+            deadline = asyncio.get_running_loop().time() + timeout
+            while True:
+                if self.process.poll() is not None:
+                    raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
+                try:
+                    if (await client.get("/readyz", timeout=2)).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                if asyncio.get_running_loop().time() > deadline:
+                    raise AssertionError(f"{self.name} not ready after {timeout}s:\n{self.log_tail()}")
+                await asyncio.sleep(0.1)  # polling a port: there is no event to await
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> int:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                return self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode if self.process else 0
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass
+class System:
+    env: dict[str, str]
+    services: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    def cli(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "services.cli", *args],
+            env=self.env,
+            cwd=self.env["VISA_TEST_WORKDIR"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def new_key(self, *args: str) -> str:
+        """``visa sponsors add …`` or ``visa officers add …``: the key is the last line printed."""
+        return self.cli(*args).strip().splitlines()[-1]
+
+    async def start(self) -> None:
+        for service in self.services.values():
+            service.start()
+        await asyncio.gather(*(service.ready() for service in self.services.values()))
+
+    async def restart(self, name: str) -> None:
+        self.services[name].start()
+        await self.services[name].ready()
+
+    def stop(self) -> None:
+        for service in self.services.values():
+            service.stop()
+
+
+def system_env(
+    *, workdir: Path, amqp_url: str, redis_url: str, namespace: str, databases: dict[str, str], policy: str
+) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("VISA_", "INTAKE_", "AUTHORIZATION_", "ISSUANCE_"))
+    }
+    env.update(
+        AMQP_URL=amqp_url,
+        REDIS_URL=redis_url,
+        VISA_NAMESPACE=namespace,
+        AUTHORIZATION_POLICY=policy,
+        VISA_OUTBOX_POLL_SECONDS="0.5",
+        VISA_TEST_WORKDIR=str(workdir),
+        PYTHONPATH=str(ROOT),
+        LOG_LEVEL="INFO",
+    )
+    for service in SERVICES:
+        env[f"{service.upper()}_PORT"] = str(free_port())
+        env[f"{service.upper()}_DATABASE_URL"] = databases[service]
+    return env
+
+
+async def eventually(probe, *, timeout: float = 30.0, interval: float = 0.1):
+    """Poll ``probe()`` (async, returning a truthy value when done) for state only visible over HTTP."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await probe()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not reached within {timeout}s")
+        await asyncio.sleep(interval)
