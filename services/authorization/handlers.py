@@ -12,7 +12,7 @@ from shared.treaties import TreatyCache
 
 from .cases import CaseState, decide, outcome, transition
 from .models import Case
-from .rules import assess
+from .rules import Assessment, assess
 from .settings import Policy
 
 log = logging.getLogger("visa.authorization")
@@ -46,7 +46,7 @@ class Directorate:
         uow.session.add(case)
         # A request nobody is eligible for is denied at once, with the rules it breaks.
         if not assessment.anyone_eligible or self.policy is Policy.AUTO:
-            await self.conclude(uow, case, request, decided_by=POLICY)
+            await self.conclude(uow, case, request, decided_by=POLICY, assessment=assessment)
         else:
             await uow.emit(ReviewStarted(request_id=request.request_id, case_id=case.authorization_id))
             log.info("request %s awaits an officer", request.request_id)
@@ -59,9 +59,11 @@ class Directorate:
         *,
         decided_by: str,
         officer_denials: dict[str, str] | None = None,
+        assessment: Assessment | None = None,
     ) -> None:
+        """Decide the case. An officer's decision re-applies the rules: the law may have changed meanwhile."""
         today = dt.date.today()
-        assessment = assess(request, today=today, waivers=await self.treaties.current())
+        assessment = assessment or assess(request, today=today, waivers=await self.treaties.current())
         decisions = decide(request, assessment, today=today, officer_denials=officer_denials)
         event_class = outcome(decisions)
         granted = event_class is AuthorizationGranted

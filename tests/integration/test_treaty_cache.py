@@ -8,7 +8,6 @@ hence the explicit ping at the start of each one.
 import contextlib
 import datetime as dt
 import logging
-import os
 import uuid
 from collections.abc import AsyncIterator
 
@@ -18,7 +17,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from shared.treaties import TreatyCache, TreatyList, load_bundled
 
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CLOSED_PORT_URL = "redis://127.0.0.1:1/0"
 
 
@@ -50,21 +48,21 @@ class Switchable:
         return getattr(self.client, name)
 
 
-async def _connect() -> Redis:
-    return Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+async def _connect(url: str) -> Redis:
+    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
 
 
 @pytest.fixture
-async def redis_client() -> AsyncIterator[Redis]:
-    client = await _connect()
+async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
+    client = await _connect(redis_url)
     yield client
     await client.aclose()
 
 
 @pytest.fixture
-async def other_client() -> AsyncIterator[Redis]:
+async def other_client(redis_url: str) -> AsyncIterator[Redis]:
     """A second connection, standing for another service."""
-    client = await _connect()
+    client = await _connect(redis_url)
     yield client
     await client.aclose()
 

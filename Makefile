@@ -1,0 +1,44 @@
+# The two commands a newcomer needs are `make run` and `make test`; everything else is optional.
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: run test bench install lint format clean help
+
+help:
+	@echo "make run    install what is missing, then run intake, authorization and issuance (Ctrl-C stops them)"
+	@echo "make test   install what is missing, then run every test (needs RabbitMQ, Redis, PostgreSQL)"
+	@echo "make bench  end-to-end throughput and latency beside the broker's bare rate"
+	@echo "make lint   ruff check and format check"
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+.venv/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+install: .venv/.installed
+
+run: install
+	.venv/bin/visa run
+
+test: install
+	.venv/bin/pytest
+
+bench: install
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	.venv/bin/python -m tests.benchmarks.pipeline
+
+lint: install
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+format: install
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
+
+clean:
+	rm -rf .venv .tools var .pytest_cache
