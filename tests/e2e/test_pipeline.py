@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import httpx
 from cloudevents.core.bindings import rabbitmq as ce_rabbitmq
 
@@ -72,3 +74,16 @@ async def test_a_diplomat_and_spouse_get_their_visas(system, amqp_url, namespace
             for number in numbers:
                 visa = (await issuance.get(f"/v1/visas/{number}")).json()
                 assert visa["standing"] == "VALID"
+
+
+async def test_each_service_reports_ready_and_stops_cleanly_on_sigterm(system):
+    await system.start()
+    for service in system.services.values():
+        async with httpx.AsyncClient(base_url=service.url) as client:
+            assert (await client.get("/healthz")).json() == {"status": "ok"}
+            assert (await client.get("/readyz")).json() == {"database": "ok", "broker": "ok"}
+    for name, service in system.services.items():
+        # Uvicorn finishes the shutdown, then re-raises SIGTERM so that the exit status tells how it ended.
+        assert service.stop() in (0, -signal.SIGTERM)
+        log = service.log_tail()
+        assert "Application shutdown complete" in log and f"visa {name} " in log.lower() and "stopped" in log, log
