@@ -18,7 +18,7 @@ import uvicorn
 from rich.console import Console
 
 from shared.contracts import SponsorKind
-from shared.contracts.people import _country_code
+from shared.contracts.people import country_code
 from shared.db import Database
 from shared.keys import key_hash, new_key
 from shared.service import configure_logging
@@ -77,7 +77,11 @@ def run() -> None:
     """Run the three services, each as its own process; Ctrl-C stops them all."""
     processes: dict[Service, subprocess.Popen] = {}
     for service in Service:
-        processes[service] = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", service.value])
+        # A session of its own: Ctrl-C reaches only this supervisor, which then asks each service once
+        # (SIGTERM) to finish its in-flight work; a second signal would make uvicorn exit at once.
+        processes[service] = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "serve", service.value], start_new_session=True
+        )
     stopping = False
 
     def stop(*_: object) -> None:
@@ -100,14 +104,17 @@ def run() -> None:
             time.sleep(0.2)
     while not stopping and all(process.poll() is None for process in processes.values()):
         time.sleep(0.2)
-    for service, process in processes.items():
+    crashed = [service for service, process in processes.items() if process.poll() is not None]
+    for process in processes.values():
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
-        else:
-            console.print(f"[red]{service.value} exited with {process.returncode}[/]", highlight=False)
     for process in processes.values():
         process.wait()
+    for service in crashed:
+        console.print(f"[red]{service.value} exited with {processes[service].returncode}[/]", highlight=False)
     console.print("stopped")
+    if crashed:
+        raise typer.Exit(1)
 
 
 async def _add(url: str, metadata, record) -> None:
@@ -132,7 +139,7 @@ def add_sponsor(
 
     if country is not None:
         try:
-            country = _country_code(country)
+            country = country_code(country)
         except ValueError as error:
             raise typer.BadParameter(str(error), param_hint="--country") from None
     key = new_key("sk")

@@ -49,7 +49,7 @@ class Relationship(StrEnum):
 _COUNTRY = re.compile(r"^[A-Z]{3}$|^D$|^D<<$")
 
 
-def _country_code(value: str) -> str:
+def country_code(value: str) -> str:
     """ISO 3166-1 alpha-3 with ICAO's additions (``D`` for Germany, ``UNO``, ``XXA``…)."""
     value = value.strip().upper()
     if not _COUNTRY.match(value):
@@ -57,7 +57,7 @@ def _country_code(value: str) -> str:
     return value.rstrip("<")
 
 
-CountryCode = Annotated[str, AfterValidator(_country_code)]
+CountryCode = Annotated[str, AfterValidator(country_code)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 
 
