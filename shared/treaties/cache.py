@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Callable
 
 from redis.asyncio import Redis
@@ -35,6 +36,7 @@ class TreatyCache:
         *,
         key_prefix: str = "visa:treaties",
         ttl_seconds: int = 86400,
+        retry_after_seconds: float = 5.0,
     ) -> None:
         self._redis = redis
         self._source = source
@@ -43,12 +45,17 @@ class TreatyCache:
         self._source_list: TreatyList | None = None
         self._held: TreatyList | None = None
         self._redis_up: bool | None = None  # None until the first call: an outage at start still warns
+        # During an outage Redis is left alone for a while, so that no caller waits for its timeouts.
+        self._retry_after = retry_after_seconds
+        self._retry_at = 0.0
 
     def _key(self, suffix: str) -> str:
         return f"{self._prefix}:{suffix}"  # suffix is "version" or a version string
 
     async def current(self) -> TreatyList:
         """The newest list known to the cache or the source; never raises for Redis trouble."""
+        if self._redis_up is False and time.monotonic() < self._retry_at:
+            return self._fallback()
         try:
             if self._redis is None:
                 raise RedisError("no Redis client configured")
@@ -128,6 +135,7 @@ class TreatyCache:
         level = logging.DEBUG if self._redis_up is False else logging.WARNING
         log.log(level, "treaty cache unavailable (%s); serving the last seen or bundled list", reason)
         self._redis_up = False
+        self._retry_at = time.monotonic() + self._retry_after
 
     def _came_back(self) -> None:
         if self._redis_up is False:

@@ -174,7 +174,7 @@ async def test_garbage_version_key_is_replaced(
 async def test_closed_port_serves_the_source_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
     client = Redis.from_url(CLOSED_PORT_URL, socket_connect_timeout=0.2, socket_timeout=0.2)
     source = CountingSource(release("2026-11-26.1"))
-    cache = TreatyCache(client, source, key_prefix=f"test:visa:treaties:{uuid.uuid4().hex}")
+    cache = TreatyCache(client, source, key_prefix=f"test:visa:treaties:{uuid.uuid4().hex}", retry_after_seconds=0)
     try:
         with caplog.at_level(logging.DEBUG, logger="visa.treaties"):
             assert await cache.current() == source.treaties
@@ -201,7 +201,7 @@ async def test_outage_keeps_the_last_seen_list_and_logs_recovery(
     await redis_client.ping()
     switch = Switchable(redis_client)
     source = CountingSource(release("2026-11-26.1"))
-    cache = TreatyCache(switch, source, key_prefix=prefix)  # type: ignore[arg-type]
+    cache = TreatyCache(switch, source, key_prefix=prefix, retry_after_seconds=0)  # type: ignore[arg-type]
     await cache.publish(release("2026-12-03.1"))
 
     with caplog.at_level(logging.DEBUG, logger="visa.treaties"):

@@ -91,3 +91,31 @@ def test_versions_sort_by_date_then_revision_number() -> None:
 def test_list_is_immutable(treaties: TreatyList) -> None:
     with pytest.raises(ValidationError):
         treaties.entries[0].max_stay_days = 365  # type: ignore[misc]
+
+
+class _DownRedis:
+    """A Redis that is down: every call fails, and each call is counted."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def get(self, key):
+        from redis.exceptions import ConnectionError
+
+        self.calls += 1
+        raise ConnectionError("down")
+
+
+async def test_an_outage_is_not_paid_for_by_every_caller():
+    from shared.treaties import TreatyCache, load_bundled
+
+    redis = _DownRedis()
+    cache = TreatyCache(redis, retry_after_seconds=60)
+    for _ in range(5):
+        assert (await cache.current()).version == load_bundled().version
+    assert redis.calls == 1  # later callers are served from the source without waiting on Redis
+
+    cache = TreatyCache(redis := _DownRedis(), retry_after_seconds=0)
+    for _ in range(3):
+        await cache.current()
+    assert redis.calls == 3  # with no pause, every call tries Redis again
