@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import signal
 import subprocess
 import sys
@@ -55,11 +56,33 @@ def _address(service: Service, settings) -> tuple[str, int]:
     return getattr(settings, f"{service.value}_host"), getattr(settings, f"{service.value}_port")
 
 
+def _broker_reachable(url: str) -> str | None:
+    """None when RabbitMQ answers at ``url``; otherwise why not, in one line."""
+    import aio_pika
+    from yarl import URL
+
+    async def probe() -> None:
+        connection = await aio_pika.connect(url, timeout=10)
+        await connection.close()
+
+    logging.getLogger("aiormq").setLevel(logging.CRITICAL)  # its traceback would bury the one line below
+    try:
+        asyncio.run(probe())
+    except Exception as error:
+        return f"cannot reach RabbitMQ at {URL(url).with_password(None)}: {error}"
+    finally:
+        logging.getLogger("aiormq").setLevel(logging.NOTSET)
+    return None
+
+
 @app.command()
 def serve(service: Service) -> None:
     """Run one service in this process, until SIGTERM or Ctrl-C."""
     settings, build = _service(service)
     configure_logging(settings.log_level)
+    if problem := _broker_reachable(settings.amqp_url):
+        console.print(f"[red]{service.value}: {problem}[/] (set AMQP_URL)", highlight=False)
+        raise typer.Exit(3)
     host, port = _address(service, settings)
     console.print(f"[bold]{service.value}[/] listening on http://{host}:{port}", highlight=False)
     uvicorn.run(
