@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import httpx
@@ -98,13 +99,14 @@ def serve(service: Service) -> None:
 @app.command()
 def run() -> None:
     """Run the three services, each as its own process; Ctrl-C stops them all."""
+    # `visa serve <service>` from the same installation, whichever way this command was started.
+    visa = Path(sys.executable).with_name("visa")
+    command = [str(visa)] if visa.exists() else [sys.executable, "-m", "services.cli"]
     processes: dict[Service, subprocess.Popen] = {}
     for service in Service:
         # A session of its own: Ctrl-C reaches only this supervisor, which then asks each service once
         # (SIGTERM) to finish its in-flight work; a second signal would make uvicorn exit at once.
-        processes[service] = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", service.value], start_new_session=True
-        )
+        processes[service] = subprocess.Popen([*command, "serve", service.value], start_new_session=True)
     stopping = False
 
     def stop(*_: object) -> None:

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from shared.contracts import NoteVerbale, PassportType, Person, RequestSubmitted, Sponsor
+from shared.contracts import Decision, NoteVerbale, PassportType, Person, RequestSubmitted, Sponsor
 from shared.keys import bearer_key, key_hash, unauthorized
 
 from .models import Applicant, SponsorRecord, VisaRequest
@@ -135,6 +135,7 @@ class ApplicantView(BaseModel):
     surnames: str
     given_names: str
     status: Status
+    decision: Decision | None
     reasons: list[str]
     visa: VisaView | None
 
@@ -163,6 +164,7 @@ def _view(visa_request: VisaRequest) -> RequestView:
                 surnames=a.surnames,
                 given_names=a.given_names,
                 status=a.status,
+                decision=a.decision,
                 reasons=a.reasons or [],
                 visa=VisaView(
                     number=a.visa_number, valid_from=a.visa_valid_from, valid_until=a.visa_valid_until, mrz=a.visa_mrz

@@ -55,6 +55,7 @@ class Applicant(Base):
     surnames: Mapped[str] = mapped_column(String(120))
     given_names: Mapped[str] = mapped_column(String(120))
     status: Mapped[str] = mapped_column(String(20))
+    decision: Mapped[str | None] = mapped_column(String(10))  # MRE's decision for this person, once made
     reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
     visa_number: Mapped[str | None] = mapped_column(String(9))
     visa_valid_from: Mapped[dt.date | None] = mapped_column(Date)

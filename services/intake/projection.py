@@ -73,8 +73,10 @@ async def on_decided(uow: UnitOfWork, event: AuthorizationGranted | Authorizatio
         if decision is None:
             continue
         granted = decision.decision is Decision.GRANTED
-        if _move(applicant, Status.AUTHORIZED if granted else Status.DENIED):
-            applicant.reasons = list(decision.reasons)
+        _move(applicant, Status.AUTHORIZED if granted else Status.DENIED)
+        if applicant.decision is None:
+            applicant.decision = decision.decision.value
+            applicant.reasons = [*decision.reasons, *applicant.reasons]
     _refresh(request)
 
 

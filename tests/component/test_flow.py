@@ -124,6 +124,8 @@ async def test_officer_grants_all_but_a_named_person(system, sponsor, officer):
     assert view["status"] == "ISSUED"
     assert principal["status"] == "ISSUED" and principal["visa"] is not None
     assert family["status"] == "DENIED" and family["visa"] is None
+    # Each person keeps MRE's own decision, whatever happened after it.
+    assert (principal["decision"], family["decision"]) == ("GRANTED", "DENIED")
     assert family["reasons"] == ["officer: no marriage certificate"]
     assert await issuance.count(Visa.__table__) == 1
 
