@@ -43,6 +43,7 @@ class CaseView(BaseModel):
     decided_by: str | None
     decided_at: dt.datetime | None
     decisions: list | None
+    visas: dict[str, str]
     revocation_reason: str | None
 
 

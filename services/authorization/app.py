@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from shared.contracts import RequestSubmitted
+from shared.contracts import RequestSubmitted, VisaIssued
 from shared.db import Database
-from shared.messaging import AUTHORIZATION_REQUESTS, Bus, messaging_metadata
+from shared.messaging import AUTHORIZATION_CASES, Bus, messaging_metadata
 from shared.service import create_app
 from shared.treaties.wiring import treaty_cache
 
@@ -22,7 +22,9 @@ def build(settings: AuthorizationSettings | None = None) -> FastAPI:
     bus = Bus(settings, db, service="authorization")
     treaties = treaty_cache(settings)
     directorate = Directorate(settings.authorization_policy, treaties)
-    bus.subscribe(AUTHORIZATION_REQUESTS, {RequestSubmitted: directorate.on_submitted})
+    bus.subscribe(
+        AUTHORIZATION_CASES, {RequestSubmitted: directorate.on_submitted, VisaIssued: directorate.on_visa_issued}
+    )
     app = create_app(
         title="Visa authorization (MRE, Directorate of Privileges)", db=db, bus=bus, on_stop=treaties.aclose
     )

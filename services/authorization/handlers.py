@@ -6,7 +6,14 @@ import datetime as dt
 import logging
 import uuid
 
-from shared.contracts import AuthorizationGranted, AuthorizationRevoked, RequestSubmitted, ReviewStarted
+from shared.contracts import (
+    AuthorizationGranted,
+    AuthorizationRevoked,
+    Decision,
+    RequestSubmitted,
+    ReviewStarted,
+    VisaIssued,
+)
 from shared.messaging import UnitOfWork
 from shared.treaties import TreatyCache
 
@@ -42,6 +49,7 @@ class Directorate:
             submission=request.model_dump(mode="json"),
             violations={p.person_id: [str(v) for v in p.violations] for p in assessment.people},
             opened_at=_now(),
+            visas={},
         )
         uow.session.add(case)
         # A request nobody is eligible for is denied at once, with the rules it breaks.
@@ -83,15 +91,27 @@ class Directorate:
         )
         log.info("request %s %s by %s", request.request_id, case.state.lower(), decided_by)
 
+    async def on_visa_issued(self, uow: UnitOfWork, issued: VisaIssued) -> None:
+        """The Directorate knows which visas stand on its authorizations: a revocation names them."""
+        case = await uow.session.get(Case, issued.request_id, with_for_update=True)
+        if case is None or case.authorization_id != issued.authorization_id:
+            log.warning("visa %s names an authorization this Directorate did not give", issued.visa_number)
+            return
+        case.visas = {**case.visas, issued.person_id: issued.visa_number}
+
     async def revoke(self, uow: UnitOfWork, case: Case, *, reason: str, revoked_by: str) -> None:
         """Revoke the whole authorization: the consulate cancels every visa issued under it."""
         case.state = transition(CaseState(case.state), CaseState.REVOKED)
+        granted = tuple(d["person_id"] for d in case.decisions or () if d["decision"] == Decision.GRANTED)
         case.revoked_at = _now()
         case.revocation_reason = reason
         await uow.emit(
             AuthorizationRevoked(
                 request_id=case.request_id,
                 authorization_id=case.authorization_id,
+                # Every granted person, and the visas known so far: one issued meanwhile is still covered.
+                person_ids=granted,
+                visa_numbers=tuple(sorted(case.visas.values())),
                 reason=reason,
                 revoked_by=revoked_by,
                 revoked_at=case.revoked_at,

@@ -35,5 +35,6 @@ class Case(Base):
     decided_by: Mapped[str | None] = mapped_column(String(36))
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     decisions: Mapped[list | None] = mapped_column(JSON)  # PersonDecision data, once decided
+    visas: Mapped[dict] = mapped_column(JSON, default=dict)  # person id -> visa number, as the consulate reports
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     revocation_reason: Mapped[str | None] = mapped_column(String(500))

@@ -2,10 +2,18 @@
 
 from .bus import Bus, Handler, PoisonEvent, UnitOfWork
 from .outbox import messaging_metadata
-from .topology import AUTHORIZATION_REQUESTS, INTAKE_STATUS, ISSUANCE_AUTHORIZATIONS, ConsumerQueue, Topology
+from .topology import (
+    AUTHORIZATION_CASES,
+    CONSUMERS,
+    INTAKE_STATUS,
+    ISSUANCE_AUTHORIZATIONS,
+    ConsumerQueue,
+    Topology,
+)
 
 __all__ = [
-    "AUTHORIZATION_REQUESTS",
+    "AUTHORIZATION_CASES",
+    "CONSUMERS",
     "INTAKE_STATUS",
     "ISSUANCE_AUTHORIZATIONS",
     "Bus",

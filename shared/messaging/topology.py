@@ -36,9 +36,11 @@ def _topic_match(pattern: list[str], words: list[str]) -> bool:
     return bool(words) and head in ("*", words[0]) and _topic_match(rest, words[1:])
 
 
-AUTHORIZATION_REQUESTS = ConsumerQueue("authorization.requests", ("visa.request.submitted",))
+# The Directorate's cases: the requests it decides, and the visas issued under its authorizations.
+AUTHORIZATION_CASES = ConsumerQueue("authorization.cases", ("visa.request.submitted", "visa.issued"))
 ISSUANCE_AUTHORIZATIONS = ConsumerQueue("issuance.authorizations", ("visa.authorization.*",))
 INTAKE_STATUS = ConsumerQueue("intake.request-status", ("visa.authorization.*", "visa.issued", "visa.cancelled"))
+CONSUMERS = (AUTHORIZATION_CASES, ISSUANCE_AUTHORIZATIONS, INTAKE_STATUS)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from shared.messaging.topology import AUTHORIZATION_REQUESTS, INTAKE_STATUS, ISSUANCE_AUTHORIZATIONS
+from shared.messaging.topology import CONSUMERS
 from tests.support.broker import delete_namespace, listen
 from tests.support.requests import example_request
 from tests.support.system import ROOT, SERVICES, ServiceProcess, System, eventually, system_env
@@ -252,7 +252,7 @@ async def depths(amqp_url: str, namespace: str, suffix: str = "") -> dict[str, i
     """Messages ready in each consumer queue of the namespace (``suffix=".dlq"``: dead letters)."""
     async with await aio_pika.connect(amqp_url) as connection:
         channel, found = await connection.channel(), {}
-        for consumer in (AUTHORIZATION_REQUESTS, INTAKE_STATUS, ISSUANCE_AUTHORIZATIONS):
+        for consumer in CONSUMERS:
             queue = await channel.declare_queue(f"{namespace}{consumer.name}{suffix}", passive=True)
             found[consumer.name] = queue.declaration_result.message_count
     return found

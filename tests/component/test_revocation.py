@@ -25,6 +25,10 @@ async def test_revocation_cancels_every_visa_of_the_authorization(system, sponso
     assert revoked.status_code == 200 and revoked.json()["state"] == "REVOKED"
     [revocation] = await pump(authorization, issuance, intake)
     assert revocation.type == AuthorizationRevoked.event_type
+    # MRE names what it revokes: every granted person and the visas the consulate reported.
+    people = {a["person_id"] for a in (await system.view(sponsor, request_id))["applicants"]}
+    assert set(revocation.data["person_ids"]) == people
+    assert set(revocation.data["visa_numbers"]) == numbers
     cancelled = await pump(issuance, intake)
     assert [event.type for event in cancelled] == [VisaCancelled.event_type] * 2
     assert {event.data["visa_number"] for event in cancelled} == numbers

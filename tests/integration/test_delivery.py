@@ -18,12 +18,12 @@ from sqlalchemy import func, select
 
 from shared.contracts import Envelope, ReviewStarted
 from shared.db import Database
-from shared.messaging import AUTHORIZATION_REQUESTS, Bus, ConsumerQueue, messaging_metadata
+from shared.messaging import AUTHORIZATION_CASES, Bus, ConsumerQueue, messaging_metadata
 from shared.messaging.outbox import outbox
 from shared.settings import CommonSettings
 from tests.support.broker import listen
 
-PROBE = ConsumerQueue("authorization.requests", ("visa.authorization.review-started",))
+PROBE = ConsumerQueue("authorization.cases", ("visa.authorization.review-started",))
 
 
 def review_started(request_id: str | None = None) -> Envelope:
@@ -171,4 +171,4 @@ async def test_two_relays_on_one_postgres_outbox_publish_every_event_once(
 
 def test_the_probe_queue_is_the_authorization_queue():
     # The probe reuses a real queue name so that the namespace cleanup removes it.
-    assert PROBE.name == AUTHORIZATION_REQUESTS.name
+    assert PROBE.name == AUTHORIZATION_CASES.name

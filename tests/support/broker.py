@@ -9,19 +9,13 @@ from contextlib import asynccontextmanager
 
 import aio_pika
 
-from shared.messaging.topology import (
-    AUTHORIZATION_REQUESTS,
-    DEAD_LETTER_EXCHANGE,
-    EVENTS_EXCHANGE,
-    INTAKE_STATUS,
-    ISSUANCE_AUTHORIZATIONS,
-)
+from shared.messaging.topology import CONSUMERS, DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE
 
 
 async def delete_namespace(amqp_url: str, prefix: str) -> None:
     connection = await aio_pika.connect(amqp_url)
     async with connection:
-        for consumer in (AUTHORIZATION_REQUESTS, INTAKE_STATUS, ISSUANCE_AUTHORIZATIONS):
+        for consumer in CONSUMERS:
             for name in (consumer.name, consumer.name + ".dlq"):
                 channel = await connection.channel()
                 await channel.queue_delete(prefix + name)

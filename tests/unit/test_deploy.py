@@ -25,7 +25,7 @@ from services.issuance.app import build as build_issuance
 from services.issuance.settings import IssuanceSettings
 from shared.contracts import EVENT_MODELS
 from shared.messaging.topology import (
-    AUTHORIZATION_REQUESTS,
+    AUTHORIZATION_CASES,
     DEAD_LETTER_EXCHANGE,
     EVENTS_EXCHANGE,
     INTAKE_STATUS,
@@ -44,7 +44,7 @@ DELIVERY_LIMIT = 5
 TOPOLOGY = Topology(namespace="", delivery_limit=DELIVERY_LIMIT)
 SERVICES = ("intake", "authorization", "issuance")
 SETTINGS = {"intake": IntakeSettings, "authorization": AuthorizationSettings, "issuance": IssuanceSettings}
-CONSUMERS = {"intake": INTAKE_STATUS, "authorization": AUTHORIZATION_REQUESTS, "issuance": ISSUANCE_AUTHORIZATIONS}
+CONSUMERS = {"intake": INTAKE_STATUS, "authorization": AUTHORIZATION_CASES, "issuance": ISSUANCE_AUTHORIZATIONS}
 EXCHANGES = (EVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE)
 # The development passwords documented in deploy/README.md.
 BROKER_PASSWORDS = {
