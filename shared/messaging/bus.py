@@ -66,6 +66,7 @@ class Bus:
         )
         self.relay = OutboxRelay(db, self._publish, poll_seconds=settings.visa_outbox_poll_seconds)
         self.consumers: list[ConsumerQueue] = []
+        self.database_retry_seconds = 0.5
 
     @asynccontextmanager
     async def unit(self, cause: Envelope | None = None) -> AsyncIterator[UnitOfWork]:
@@ -108,27 +109,48 @@ class Bus:
                 # Poison: no retry can fix it. The queue dead-letters it for an operator to inspect.
                 log.error("%s dead-letters message %s: %s", name, message.message_id, invalid)
                 raise RejectMessage(requeue=False) from invalid
-            try:
-                async with self.unit(cause=envelope) as uow:
-                    if await first_delivery(uow.session, name, envelope):
-                        await handler(uow, data)
-                    else:
-                        log.debug("%s already handled %s", name, envelope.id)
-            except PoisonEvent as poison:
-                log.error("%s dead-letters event %s: %s", name, envelope.id, poison)
-                raise RejectMessage(requeue=False) from poison
-            except Exception as error:
-                # Possibly transient (database, broker): retry; the delivery limit dead-letters the rest.
-                attempt = int(message.headers.get("x-delivery-count", 0) or 0)
-                log.warning("%s failed on %s (attempt %d): %r", name, envelope.id, attempt + 1, error)
-                await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
-                raise RejectMessage(requeue=True) from error
+            while True:
+                try:
+                    async with self.unit(cause=envelope) as uow:
+                        if await first_delivery(uow.session, name, envelope):
+                            await handler(uow, data)
+                        else:
+                            log.debug("%s already handled %s", name, envelope.id)
+                    return
+                except PoisonEvent as poison:
+                    log.error("%s dead-letters event %s: %s", name, envelope.id, poison)
+                    raise RejectMessage(requeue=False) from poison
+                except Exception as error:
+                    if await self._database_reachable():
+                        # The event's own failure: retry; the delivery limit dead-letters what never succeeds.
+                        attempt = int(message.headers.get("x-delivery-count", 0) or 0)
+                        log.warning("%s failed on %s (attempt %d): %r", name, envelope.id, attempt + 1, error)
+                        await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+                        raise RejectMessage(requeue=True) from error
+                    # The database is down: no event is at fault, so none spends its delivery limit.
+                    # The message is held (and the prefetch window with it) until the database is back.
+                    log.warning("%s: database unreachable (%r); %s waits for it", name, error, envelope.id)
+                    await self._until_database_reachable()
 
         self.broker.subscriber(
             self.topology.queue(consumer),
             ack_policy=AckPolicy.REJECT_ON_ERROR,
             title=name,
         )(on_message)
+
+    async def _database_reachable(self) -> bool:
+        try:
+            await self.db.ping()
+        except Exception:
+            return False
+        return True
+
+    async def _until_database_reachable(self) -> None:
+        pause = self.database_retry_seconds
+        while not await self._database_reachable():
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 10.0)
+        log.info("database reachable again")
 
     async def start(self) -> None:
         await self.broker.connect()

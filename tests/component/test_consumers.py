@@ -178,3 +178,33 @@ async def test_a_failed_handler_is_retried_not_forgotten(system, sponsor, monkey
 
     assert await issuance.count(Visa.__table__) == 2
     assert await issuance.count(outbox, outbox.c.event_type == VisaIssued.event_type) == 2
+
+
+async def test_a_database_outage_holds_the_event_instead_of_spending_its_delivery_limit(system, sponsor, monkeypatch):
+    grant, issuance = await granted(system, sponsor), system.issuance
+    issuance.bus.database_retry_seconds = 0.01
+    outage = {"failed_pings_left": 3}
+    reachable = issuance.bus.db.ping
+
+    async def ping() -> None:
+        if outage["failed_pings_left"]:
+            outage["failed_pings_left"] -= 1
+            raise OperationalError("SELECT 1", {}, ConnectionRefusedError("database down"))
+        await reachable()
+
+    numbering, attempts = services.issuance.handlers.visa_number, []
+
+    def numbering_during_the_outage(prefix: str, seq: int) -> str:
+        attempts.append(seq)
+        if outage["failed_pings_left"]:
+            raise OperationalError("INSERT INTO visas ...", {}, ConnectionRefusedError("database down"))
+        return numbering(prefix, seq)
+
+    monkeypatch.setattr(issuance.bus.db, "ping", ping)
+    monkeypatch.setattr(services.issuance.handlers, "visa_number", numbering_during_the_outage)
+
+    # Held until the database answers again, then handled: neither rejected nor requeued.
+    assert await issuance.deliver(grant) == "ack"
+    assert outage["failed_pings_left"] == 0 and len(attempts) == 3  # one failed try, then two visas
+    assert await issuance.count(Visa.__table__) == 2
+    assert await issuance.count(outbox, outbox.c.event_type == VisaIssued.event_type) == 2
