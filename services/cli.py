@@ -28,8 +28,10 @@ from shared.service import configure_logging
 app = typer.Typer(help="Diplomatic and official visas for Peru: operate the services.", no_args_is_help=True)
 sponsors = typer.Typer(help="Sponsors: governments, international organizations and ENIEX.", no_args_is_help=True)
 officers = typer.Typer(help="Officers of MRE's Directorate of Privileges.", no_args_is_help=True)
+contract = typer.Typer(help="The event contract integrators code against.", no_args_is_help=True)
 app.add_typer(sponsors, name="sponsors")
 app.add_typer(officers, name="officers")
+app.add_typer(contract, name="contract")
 console = Console(soft_wrap=True)
 
 
@@ -194,6 +196,17 @@ def add_officer(name: Annotated[str, typer.Option(help="The officer's full name.
     asyncio.run(_add(AuthorizationSettings().authorization_database_url, Base.metadata, record))
     console.print(f"officer {officer_id} registered; the API key is shown only once:", highlight=False)
     print(key)
+
+
+@contract.command("export")
+def export_contract(
+    directory: Annotated[Path | None, typer.Option(help="Where to write; default: shared/contracts/schemas.")] = None,
+) -> None:
+    """Write the JSON Schema of every event's data, and of the CloudEvents envelope."""
+    from shared.contracts.schemas import SCHEMA_DIR, export
+
+    for path in export(directory or SCHEMA_DIR):
+        console.print(str(path), highlight=False)
 
 
 def main() -> None:
