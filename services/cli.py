@@ -31,7 +31,11 @@ officers = typer.Typer(help="Officers of MRE's Directorate of Privileges.", no_a
 contract = typer.Typer(help="The event contract integrators code against.", no_args_is_help=True)
 app.add_typer(sponsors, name="sponsors")
 app.add_typer(officers, name="officers")
+dead_letters = typer.Typer(
+    help="Messages a consumer gave up on: inspect them, replay them once fixed.", no_args_is_help=True
+)
 app.add_typer(contract, name="contract")
+app.add_typer(dead_letters, name="dead-letters")
 console = Console(soft_wrap=True)
 
 
@@ -196,6 +200,45 @@ def add_officer(name: Annotated[str, typer.Option(help="The officer's full name.
     asyncio.run(_add(AuthorizationSettings().authorization_database_url, Base.metadata, record))
     console.print(f"officer {officer_id} registered; the API key is shown only once:", highlight=False)
     print(key)
+
+
+def _consumer_queue(service: Service):
+    from shared.messaging import AUTHORIZATION_CASES, INTAKE_STATUS, ISSUANCE_AUTHORIZATIONS, Topology
+
+    settings, _ = _service(service)
+    consumer = {
+        Service.intake: INTAKE_STATUS,
+        Service.authorization: AUTHORIZATION_CASES,
+        Service.issuance: ISSUANCE_AUTHORIZATIONS,
+    }[service]
+    return settings.amqp_url, Topology(settings.visa_namespace, settings.visa_delivery_limit), consumer
+
+
+@dead_letters.command("list")
+def list_dead_letters(service: Service, limit: Annotated[int, typer.Option(min=1)] = 20) -> None:
+    """Show the dead letters of a service's queue, leaving them where they are."""
+    from rich.table import Table
+
+    from shared.messaging.dead_letters import inspect
+
+    url, topology, consumer = _consumer_queue(service)
+    letters = asyncio.run(inspect(url, topology, consumer, limit))
+    table = Table("message id", "type", "reason", "deaths", "body")
+    for letter in letters:
+        body = letter.body[:80].decode(errors="replace")
+        table.add_row(letter.message_id or "", letter.type or "", letter.reason, str(letter.deaths), body)
+    console.print(table)
+    console.print(f"{len(letters)} shown from {topology.dead_letter_queue(consumer).name}", highlight=False)
+
+
+@dead_letters.command("replay")
+def replay_dead_letters(service: Service, limit: Annotated[int, typer.Option(min=1)] = 1000) -> None:
+    """Send a service's dead letters back to its queue (after the cause is fixed); consumers are idempotent."""
+    from shared.messaging.dead_letters import replay
+
+    url, topology, consumer = _consumer_queue(service)
+    moved = asyncio.run(replay(url, topology, consumer, limit))
+    console.print(f"{moved} message(s) moved back to {topology.queue(consumer).name}", highlight=False)
 
 
 @contract.command("export")

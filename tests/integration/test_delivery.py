@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from shared.contracts import Envelope, ReviewStarted
 from shared.db import Database
-from shared.messaging import AUTHORIZATION_CASES, Bus, ConsumerQueue, messaging_metadata
+from shared.messaging import AUTHORIZATION_CASES, Bus, ConsumerQueue, dead_letters, messaging_metadata
 from shared.messaging.outbox import outbox
 from shared.settings import CommonSettings
 from tests.support.broker import listen
@@ -49,6 +49,10 @@ class Recorder:
     async def wait_for(self, request_id: str) -> None:
         async with asyncio.timeout(30), self.handled:
             await self.handled.wait_for(lambda: request_id in self.calls)
+
+    async def wait_for_count(self, count: int) -> None:
+        async with asyncio.timeout(30), self.handled:
+            await self.handled.wait_for(lambda: len(self.calls) >= count)
 
 
 @asynccontextmanager
@@ -172,3 +176,25 @@ async def test_two_relays_on_one_postgres_outbox_publish_every_event_once(
 def test_the_probe_queue_is_the_authorization_queue():
     # The probe reuses a real queue name so that the namespace cleanup removes it.
     assert PROBE.name == AUTHORIZATION_CASES.name
+
+
+async def test_an_operator_inspects_then_replays_dead_letters_once_the_cause_is_fixed(tmp_path, amqp_url, namespace):
+    recorder = Recorder(fail=True)
+    async with running_bus(tmp_path, amqp_url, namespace, recorder, visa_delivery_limit=1) as bus:
+        event = review_started()
+        await publish_raw(amqp_url, namespace, event.to_json(), "visa.authorization.review-started", event.id)
+        letters = []
+        async with asyncio.timeout(30):
+            while not letters:  # the dead-letter queue is filled by the broker, asynchronously
+                letters = await dead_letters.inspect(amqp_url, bus.topology, PROBE, limit=10)
+                await asyncio.sleep(0.05)
+        assert [(letter.message_id, letter.type) for letter in letters] == [(event.id, None)]
+        assert json.loads(letters[0].body)["id"] == event.id
+        # Inspecting leaves the message where it was.
+        assert len(await dead_letters.inspect(amqp_url, bus.topology, PROBE, limit=10)) == 1
+
+        recorder.fail = False  # the cause is fixed
+        failed_attempts = len(recorder.calls)
+        assert await dead_letters.replay(amqp_url, bus.topology, PROBE, limit=10) == 1
+        await recorder.wait_for_count(failed_attempts + 1)
+        assert await dead_letters.inspect(amqp_url, bus.topology, PROBE, limit=10) == []
