@@ -33,16 +33,16 @@ def _docker_running() -> bool:
 
 def _container_url(name: str, stack: ExitStack) -> str:
     if name == "AMQP_URL":
-        from testcontainers.rabbitmq import RabbitMqContainer
+        from testcontainers.community.rabbitmq import RabbitMqContainer
 
         rabbit = stack.enter_context(RabbitMqContainer("rabbitmq:3.13-management"))
         return f"amqp://guest:guest@{rabbit.get_container_host_ip()}:{rabbit.get_exposed_port(5672)}/"
     if name == "REDIS_URL":
-        from testcontainers.redis import RedisContainer
+        from testcontainers.community.redis import RedisContainer
 
         redis = stack.enter_context(RedisContainer("redis:7.2"))
         return f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0"
-    from testcontainers.postgres import PostgresContainer
+    from testcontainers.community.postgres import PostgresContainer
 
     postgres = stack.enter_context(PostgresContainer("postgres:16.4", driver=None))
     return postgres.get_connection_url()
