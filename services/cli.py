@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -21,8 +19,7 @@ from rich.console import Console
 
 from shared.contracts import SponsorKind
 from shared.contracts.people import country_code
-from shared.db import Database
-from shared.keys import key_hash, new_key
+from shared.keys import register
 from shared.service import configure_logging
 
 app = typer.Typer(help="Diplomatic and official visas for Peru: operate the services.", no_args_is_help=True)
@@ -30,7 +27,9 @@ sponsors = typer.Typer(help="Sponsors: governments, international organizations 
 officers = typer.Typer(help="Officers of MRE's Directorate of Privileges.", no_args_is_help=True)
 contract = typer.Typer(help="The event contract integrators code against.", no_args_is_help=True)
 app.add_typer(sponsors, name="sponsors")
+verifiers = typer.Typer(help="Verifiers: border posts and systems that check visas.", no_args_is_help=True)
 app.add_typer(officers, name="officers")
+app.add_typer(verifiers, name="verifiers")
 dead_letters = typer.Typer(
     help="Messages a consumer gave up on: inspect them, replay them once fixed.", no_args_is_help=True
 )
@@ -148,16 +147,6 @@ def run() -> None:
         raise typer.Exit(1)
 
 
-async def _add(url: str, metadata, record) -> None:
-    db = Database(url, metadata)
-    try:
-        await db.create_all()
-        async with db.transaction() as session:
-            session.add(record)
-    finally:
-        await db.dispose()
-
-
 @sponsors.command("add")
 def add_sponsor(
     kind: Annotated[SponsorKind, typer.Option(help="Who formally asks for the visas.")],
@@ -165,7 +154,7 @@ def add_sponsor(
     country: Annotated[str | None, typer.Option(help="ISO 3166-1 alpha-3 code of a government.")] = None,
 ) -> None:
     """Register a sponsor in intake's database and print its API key, once, as the last line."""
-    from services.intake.models import Base, SponsorRecord
+    from services.intake.models import SponsorRecord
     from services.intake.settings import IntakeSettings
 
     if country is not None:
@@ -173,17 +162,16 @@ def add_sponsor(
             country = country_code(country)
         except ValueError as error:
             raise typer.BadParameter(str(error), param_hint="--country") from None
-    key = new_key("sk")
-    sponsor_id = str(uuid.uuid4())
-    record = SponsorRecord(
-        id=sponsor_id,
-        kind=kind.value,
-        name=name.strip(),
-        country=country,
-        key_hash=key_hash(key),
-        created_at=dt.datetime.now(dt.UTC),
+    sponsor_id, key = asyncio.run(
+        register(
+            IntakeSettings().intake_database_url,
+            SponsorRecord,
+            prefix="sk",
+            name=name,
+            kind=kind.value,
+            country=country,
+        )
     )
-    asyncio.run(_add(IntakeSettings().intake_database_url, Base.metadata, record))
     console.print(f"sponsor {sponsor_id} ({kind.value}) registered; its API key is shown only once:", highlight=False)
     print(key)
 
@@ -191,14 +179,26 @@ def add_sponsor(
 @officers.command("add")
 def add_officer(name: Annotated[str, typer.Option(help="The officer's full name.")]) -> None:
     """Register an MRE officer in authorization's database and print the API key, once, as the last line."""
-    from services.authorization.models import Base, Officer
+    from services.authorization.models import Officer
     from services.authorization.settings import AuthorizationSettings
 
-    key = new_key("ok")
-    officer_id = str(uuid.uuid4())
-    record = Officer(id=officer_id, name=name.strip(), key_hash=key_hash(key), created_at=dt.datetime.now(dt.UTC))
-    asyncio.run(_add(AuthorizationSettings().authorization_database_url, Base.metadata, record))
+    officer_id, key = asyncio.run(
+        register(AuthorizationSettings().authorization_database_url, Officer, prefix="ok", name=name)
+    )
     console.print(f"officer {officer_id} registered; the API key is shown only once:", highlight=False)
+    print(key)
+
+
+@verifiers.command("add")
+def add_verifier(
+    name: Annotated[str, typer.Option(help="The border post or system, e.g. 'Jorge Chávez airport'.")],
+) -> None:
+    """Register a verifier in issuance's database and print the API key, once, as the last line."""
+    from services.issuance.models import Verifier
+    from services.issuance.settings import IssuanceSettings
+
+    verifier_id, key = asyncio.run(register(IssuanceSettings().issuance_database_url, Verifier, prefix="vk", name=name))
+    console.print(f"verifier {verifier_id} registered; the API key is shown only once:", highlight=False)
     print(key)
 
 

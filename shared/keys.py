@@ -1,11 +1,30 @@
-"""API keys for sponsors and officers: shown once, stored only as a hash."""
+"""API keys of the people and systems that call the services: shown once, stored only as a hash."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
+import uuid
+from typing import Any, TypeVar
 
 from fastapi import HTTPException, Request, status
+from sqlalchemy import String, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .db import Database, UTCDateTime
+
+
+class KeyHolder:
+    """Columns of an account that authenticates with an API key (a sponsor, an officer, a verifier)."""
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+Holder = TypeVar("Holder", bound=KeyHolder)
 
 
 def new_key(prefix: str) -> str:
@@ -27,3 +46,38 @@ def bearer_key(request: Request) -> str:
 
 def unauthorized(detail: str = "unknown key") -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def authenticated(model: type[Holder]):
+    """A FastAPI dependency: the ``model`` account whose key the request bears, or 401."""
+
+    async def dependency(request: Request) -> Holder:
+        key = bearer_key(request)
+        async with request.app.state.db.sessions() as session:
+            holder = await session.scalar(select(model).where(model.key_hash == key_hash(key)))
+        if holder is None:
+            raise unauthorized()
+        return holder
+
+    return dependency
+
+
+async def register(database_url: str, model: type[Holder], *, prefix: str, name: str, **fields: Any) -> tuple[str, str]:
+    """Create an account in its service's database; returns its id and its key, which is never stored."""
+    db = Database(database_url, model.metadata)
+    key, holder_id = new_key(prefix), str(uuid.uuid4())
+    try:
+        await db.create_all()
+        async with db.transaction() as session:
+            session.add(
+                model(
+                    id=holder_id,
+                    name=name.strip(),
+                    key_hash=key_hash(key),
+                    created_at=dt.datetime.now(dt.UTC),
+                    **fields,
+                )
+            )
+    finally:
+        await db.dispose()
+    return holder_id, key

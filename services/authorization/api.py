@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from shared.contracts import RequestSubmitted
-from shared.keys import bearer_key, key_hash, unauthorized
+from shared.keys import authenticated
 
 from .cases import CaseState, InvalidTransition
 from .handlers import Directorate
@@ -19,16 +19,7 @@ from .models import Case, Officer
 router = APIRouter(prefix="/v1", tags=["cases"])
 
 
-async def current_officer(request: Request) -> Officer:
-    key = bearer_key(request)
-    async with request.app.state.db.sessions() as session:
-        officer = await session.scalar(select(Officer).where(Officer.key_hash == key_hash(key)))
-    if officer is None:
-        raise unauthorized()
-    return officer
-
-
-OfficerDep = Annotated[Officer, Depends(current_officer)]
+OfficerDep = Annotated[Officer, Depends(authenticated(Officer))]
 
 Reason = Annotated[str, Field(min_length=3, max_length=500)]
 

@@ -8,19 +8,15 @@ from sqlalchemy import JSON, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import UTCDateTime
+from shared.keys import KeyHolder
 
 
 class Base(DeclarativeBase):
     metadata = MetaData()
 
 
-class Officer(Base):
+class Officer(KeyHolder, Base):
     __tablename__ = "officers"
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class Case(Base):

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from shared.contracts import Decision, NoteVerbale, PassportType, Person, RequestSubmitted, Sponsor
-from shared.keys import bearer_key, key_hash, unauthorized
+from shared.keys import authenticated
 
 from .models import Applicant, SponsorRecord, VisaRequest
 from .progress import Status
@@ -22,16 +22,7 @@ from .schema import Accepted, PersonIn, VisaRequestIn
 router = APIRouter(prefix="/v1")
 
 
-async def current_sponsor(request: Request) -> SponsorRecord:
-    key = bearer_key(request)
-    async with request.app.state.db.sessions() as session:
-        sponsor = await session.scalar(select(SponsorRecord).where(SponsorRecord.key_hash == key_hash(key)))
-    if sponsor is None:
-        raise unauthorized()
-    return sponsor
-
-
-SponsorDep = Annotated[SponsorRecord, Depends(current_sponsor)]
+SponsorDep = Annotated[SponsorRecord, Depends(authenticated(SponsorRecord))]
 
 
 def _person(person_id: str, role: str, data: PersonIn) -> Person:

@@ -8,21 +8,18 @@ from sqlalchemy import JSON, Date, ForeignKey, Integer, MetaData, String, Unique
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import UTCDateTime
+from shared.keys import KeyHolder
 
 
 class Base(DeclarativeBase):
     metadata = MetaData()
 
 
-class SponsorRecord(Base):
+class SponsorRecord(KeyHolder, Base):
     __tablename__ = "sponsors"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))
-    name: Mapped[str] = mapped_column(String(200))
     country: Mapped[str | None] = mapped_column(String(3))
-    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class VisaRequest(Base):

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from .models import Visa
+from shared.keys import authenticated
+
+from .models import Verifier, Visa
 from .visas import Standing, standing
 
 router = APIRouter(prefix="/v1", tags=["visas"])
@@ -32,8 +35,12 @@ class VisaView(BaseModel):
     cancellation_reason: str | None = None
 
 
+# A visa names a diplomat and numbers are sequential: only registered verifiers may look them up.
+VerifierDep = Annotated[Verifier, Depends(authenticated(Verifier))]
+
+
 @router.get("/visas/{number}", response_model=VisaView)
-async def verify_visa(number: str, request: Request) -> VisaView:
+async def verify_visa(number: str, verifier: VerifierDep, request: Request) -> VisaView:
     async with request.app.state.db.sessions() as session:
         visa = await session.scalar(select(Visa).where(Visa.number == number.strip().upper()))
     if visa is None:

@@ -8,6 +8,7 @@ from sqlalchemy import JSON, BigInteger, Date, Integer, MetaData, String, Unique
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import UTCDateTime
+from shared.keys import KeyHolder
 
 
 class Base(DeclarativeBase):
@@ -37,6 +38,12 @@ class Visa(Base):
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     cancellation_reason: Mapped[str | None] = mapped_column(String(500))
     revocation_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class Verifier(KeyHolder, Base):
+    """A border post or another system allowed to check visas."""
+
+    __tablename__ = "verifiers"
 
 
 class Revocation(Base):

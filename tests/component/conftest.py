@@ -28,6 +28,7 @@ from services.intake.app import build as build_intake
 from services.intake.models import SponsorRecord
 from services.intake.settings import IntakeSettings
 from services.issuance.app import build as build_issuance
+from services.issuance.models import Verifier
 from services.issuance.settings import IssuanceSettings
 from shared.contracts import CONTENT_TYPE, Envelope
 from shared.keys import key_hash, new_key
@@ -120,30 +121,20 @@ class Service:
         assert len(record) == 1, f"expected one settlement, got {record}"
         return record[0]
 
-    async def add_sponsor(self, kind: str = "government", name: str = "Embassy of Sweden", country: str | None = "SWE"):
-        """A sponsor row as ``visa sponsors add`` writes it; returns its plain API key."""
-        key = new_key("sk")
+    async def add_account(self, model, prefix: str, **fields) -> str:
+        """An account row as the ``visa … add`` commands write it; returns its plain API key."""
+        key = new_key(prefix)
         async with self.app.state.db.transaction() as session:
             session.add(
-                SponsorRecord(
-                    id=str(uuid.uuid4()),
-                    kind=kind,
-                    name=name,
-                    country=country,
-                    key_hash=key_hash(key),
-                    created_at=dt.datetime.now(dt.UTC),
-                )
+                model(id=str(uuid.uuid4()), key_hash=key_hash(key), created_at=dt.datetime.now(dt.UTC), **fields)
             )
         return key
 
+    async def add_sponsor(self, kind: str = "government", name: str = "Embassy of Sweden", country: str | None = "SWE"):
+        return await self.add_account(SponsorRecord, "sk", kind=kind, name=name, country=country)
+
     async def add_officer(self, name: str = "Rosa Quispe") -> str:
-        """An officer row as ``visa officers add`` writes it; returns the plain API key."""
-        key = new_key("ok")
-        async with self.app.state.db.transaction() as session:
-            session.add(
-                Officer(id=str(uuid.uuid4()), name=name, key_hash=key_hash(key), created_at=dt.datetime.now(dt.UTC))
-            )
-        return key
+        return await self.add_account(Officer, "ok", name=name)
 
 
 async def pump(source: Service, *targets: Service) -> list[Envelope]:
@@ -254,3 +245,9 @@ async def sponsor(intake: Service) -> dict[str, str]:
 async def officer(authorization: Service) -> dict[str, str]:
     """Headers of an MRE officer."""
     return bearer(await authorization.add_officer())
+
+
+@pytest.fixture
+async def verifier(system: System) -> dict[str, str]:
+    """Headers of a border verifier."""
+    return bearer(await system.issuance.add_account(Verifier, "vk", name="Jorge Chavez airport"))

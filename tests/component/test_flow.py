@@ -23,7 +23,7 @@ def by_role(view: dict) -> dict[str, dict]:
     return {applicant["role"]: applicant for applicant in view["applicants"]}
 
 
-async def test_auto_policy_issues_one_visa_per_person(system, sponsor):
+async def test_auto_policy_issues_one_visa_per_person(system, sponsor, verifier):
     intake, authorization, issuance = system.intake, system.authorization, system.issuance
     body = visa_request()
     request_id = await system.submit(sponsor, body)
@@ -48,7 +48,7 @@ async def test_auto_policy_issues_one_visa_per_person(system, sponsor):
         assert len(line1) == len(line2) == 44
         assert validate_mrv_a(line1, line2) == []
         assert line2.startswith(visa["number"])
-        verified = await issuance.http.get(f"/v1/visas/{visa['number']}")
+        verified = await issuance.http.get(f"/v1/visas/{visa['number']}", headers=verifier)
         assert verified.status_code == 200
         assert verified.json()["standing"] == "VALID"
         assert verified.json()["person_id"] == applicant["person_id"]
@@ -59,7 +59,11 @@ async def test_auto_policy_issues_one_visa_per_person(system, sponsor):
     assert granted.causationid == submitted.id
     assert all(event.causationid == granted.id for event in issued)
     assert {event.correlationid for event in (submitted, granted, *issued)} == {request_id}
-    assert (await issuance.http.get("/v1/visas/PE9999999")).status_code == 404
+    assert (await issuance.http.get("/v1/visas/PE9999999", headers=verifier)).status_code == 404
+    # A visa names a diplomat: nobody but a registered verifier looks it up, not even its sponsor.
+    some_visa = f"/v1/visas/{numbers.pop()}"
+    assert (await issuance.http.get(some_visa)).status_code == 401
+    assert (await issuance.http.get(some_visa, headers=sponsor)).status_code == 401
 
 
 @pytest.mark.parametrize("policy", ["review"])

@@ -13,7 +13,7 @@ from .conftest import pump
 REASON = {"reason": "declared persona non grata"}
 
 
-async def test_revocation_cancels_every_visa_of_the_authorization(system, sponsor, officer):
+async def test_revocation_cancels_every_visa_of_the_authorization(system, sponsor, officer, verifier):
     intake, authorization, issuance = system.intake, system.authorization, system.issuance
     request_id = await system.submit(sponsor)
     await system.settle()
@@ -37,7 +37,7 @@ async def test_revocation_cancels_every_visa_of_the_authorization(system, sponso
         assert event.causationid == revocation.id
         assert event.correlationid == request_id
     for number in numbers:
-        visa = (await issuance.http.get(f"/v1/visas/{number}")).json()
+        visa = (await issuance.http.get(f"/v1/visas/{number}", headers=verifier)).json()
         assert visa["standing"] == "CANCELLED"
         assert visa["cancellation_reason"] == REASON["reason"]
     view = await system.view(sponsor, request_id)

@@ -70,9 +70,12 @@ async def test_a_diplomat_and_spouse_get_their_visas(system, amqp_url, namespace
         for applicant in view["applicants"]:
             assert validate_mrv_a(*applicant["visa"]["mrz"]) == []
 
+        verifier = system.new_key("verifiers", "add", "--name", "Jorge Chavez airport")
         async with httpx.AsyncClient(base_url=system.services["issuance"].url) as issuance:
             for number in numbers:
-                visa = (await issuance.get(f"/v1/visas/{number}")).json()
+                visa = (
+                    await issuance.get(f"/v1/visas/{number}", headers={"Authorization": f"Bearer {verifier}"})
+                ).json()
                 assert visa["standing"] == "VALID"
 
 
