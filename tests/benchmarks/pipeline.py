@@ -130,7 +130,7 @@ async def baseline(amqp_url: str, namespace: str, count: int, window: int = 256)
 
 
 async def run_wrk(url: str, key: str, connections: int, duration: int) -> tuple[dict, str]:
-    env = dict(os.environ, BENCH_BODY=json.dumps(example_request(spouse=False)), BENCH_KEY=key)
+    env = dict(os.environ, BENCH_BODY=json.dumps(example_request(with_spouse=False)), BENCH_KEY=key)
     args = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s", "-s", str(LUA)]
     process = await asyncio.create_subprocess_exec(
         *args, f"{url}/v1/requests", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
@@ -193,7 +193,7 @@ async def _settled(amqp_url: str, namespace: str) -> bool:
 
 async def fixed_rate(system: System, key: str, args, amqp_url: str, namespace: str) -> dict:
     """Open loop: request i leaves at start + i/rate whatever the earlier answers took (spouse: 2 visas each)."""
-    body, total = example_request(spouse=True), int(args.rate * args.rate_duration)
+    body, total = example_request(with_spouse=True), int(args.rate * args.rate_duration)
     sent: dict[str, float] = {}
     failures: list[str] = []
     async with (

@@ -34,8 +34,7 @@ from shared.contracts import CONTENT_TYPE, Envelope
 from shared.keys import key_hash, new_key
 from shared.messaging import Bus, ConsumerQueue
 from shared.messaging.outbox import now, outbox
-
-from .samples import visa_request
+from tests.support.requests import visa_request
 
 NAMESPACE = "ct."
 NO_REDIS = "redis://127.0.0.1:1/0"  # nothing listens there: the treaty cache must fall back to the bundled list

@@ -14,9 +14,9 @@ from shared.contracts import (
 )
 from shared.messaging.outbox import outbox
 from shared.mrz import validate_mrv_a
+from tests.support.requests import passport, spouse, visa_request
 
 from .conftest import bearer, pump
-from .samples import passport, spouse, visa_request
 
 
 def by_role(view: dict) -> dict[str, dict]:

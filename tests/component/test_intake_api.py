@@ -11,9 +11,9 @@ from cloudevents.core.formats.json import JSONFormat
 
 from services.intake.models import Applicant, VisaRequest
 from shared.messaging.outbox import outbox
+from tests.support.requests import days, passport, spouse, visa_request
 
 from .conftest import bearer
-from .samples import days, passport, spouse, visa_request
 
 
 async def nothing_stored(intake) -> bool:
