@@ -15,6 +15,7 @@ from .events import EVENT_MODELS
 
 SCHEMA_DIR = Path(__file__).with_name("schemas")
 ENVELOPE = "cloudevent-envelope"
+ASYNCAPI = "asyncapi.json"
 
 
 def event_schemas() -> dict[str, dict]:
@@ -32,10 +33,15 @@ def render(schema: dict) -> str:
 
 
 def export(directory: Path = SCHEMA_DIR) -> list[Path]:
+    """Write every schema into ``directory``, and the AsyncAPI document that references them beside it."""
+    from .asyncapi import document
+
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for stem, schema in event_schemas().items():
         path = directory / f"{stem}.json"
         path.write_text(render(schema))
         written.append(path)
-    return written
+    asyncapi = directory.parent / ASYNCAPI
+    asyncapi.write_text(render(document()))
+    return [*written, asyncapi]
