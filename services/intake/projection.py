@@ -86,10 +86,12 @@ async def on_revoked(uow: UnitOfWork, event: AuthorizationRevoked) -> None:
     request = await _request(uow, event.request_id)
     if request is None:
         return
-    everyone = not event.person_ids and not event.visa_numbers
     for applicant in request.applicants:
-        concerned = everyone or applicant.person_id in event.person_ids
-        if concerned and applicant.status not in (Status.DENIED, Status.ISSUED, Status.CANCELLED):
+        if event.concerns(applicant.person_id, applicant.visa_number) and applicant.status not in (
+            Status.DENIED,
+            Status.ISSUED,
+            Status.CANCELLED,
+        ):
             _move(applicant, Status.CANCELLED)
             applicant.reasons = [*applicant.reasons, f"authorization revoked: {event.reason}"]
     _refresh(request)

@@ -8,6 +8,7 @@ import logging
 from sqlalchemy import select
 
 from shared.contracts import AuthorizationGranted, AuthorizationRevoked, Decision, VisaCancelled, VisaIssued
+from shared.contracts.events import revocation_concerns
 from shared.db import serialize
 from shared.messaging import PoisonEvent, UnitOfWork
 
@@ -22,10 +23,7 @@ def _now() -> dt.datetime:
 
 
 def _revokes(revocation: Revocation, person_id: str, visa_number: str | None = None) -> bool:
-    """A revocation naming neither people nor visas concerns the whole authorization."""
-    if not revocation.person_ids and not revocation.visa_numbers:
-        return True
-    return person_id in revocation.person_ids or (visa_number is not None and visa_number in revocation.visa_numbers)
+    return revocation_concerns(revocation.person_ids, revocation.visa_numbers, person_id, visa_number)
 
 
 class Issuance:
@@ -40,8 +38,10 @@ class Issuance:
             await session.scalars(select(Revocation).where(Revocation.authorization_id == grant.authorization_id))
         ).all()
         for decision in grant.decisions:
-            if decision.decision is not Decision.GRANTED or decision.valid_until is None:
+            if decision.decision is not Decision.GRANTED:
                 continue
+            if decision.valid_from is None or decision.valid_until is None:
+                raise PoisonEvent(f"grant for {decision.person_id} carries no validity")
             if any(_revokes(revocation, decision.person_id) for revocation in revocations):
                 log.info(
                     "authorization %s revoked before issuance: no visa for %s",
@@ -60,7 +60,7 @@ class Issuance:
                 nationality=person.nationality,
                 passport_number=person.passport.number,
                 immigration_status=grant.immigration_status.value,
-                valid_from=decision.valid_from or grant.decided_at.date(),
+                valid_from=decision.valid_from,
                 valid_until=valid_until,
                 mrz_line1="",
                 mrz_line2="",

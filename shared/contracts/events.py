@@ -104,6 +104,21 @@ class AuthorizationRevoked(EventData):
     revoked_by: str
     revoked_at: dt.datetime
 
+    def concerns(self, person_id: str, visa_number: str | None = None) -> bool:
+        return revocation_concerns(self.person_ids, self.visa_numbers, person_id, visa_number)
+
+
+def revocation_concerns(
+    person_ids: tuple[str, ...] | list[str],
+    visa_numbers: tuple[str, ...] | list[str],
+    person_id: str,
+    visa_number: str | None = None,
+) -> bool:
+    """Whether a revocation covers this person (or visa); naming neither covers the whole authorization."""
+    if not person_ids and not visa_numbers:
+        return True
+    return person_id in person_ids or (visa_number is not None and visa_number in visa_numbers)
+
 
 class VisaIssued(EventData):
     event_type: ClassVar[str] = f"{TYPE_PREFIX}.issued.v1"

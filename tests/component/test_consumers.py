@@ -34,26 +34,15 @@ async def test_redelivered_grant_issues_the_visas_once(system, sponsor):
     assert await issuance.count(outbox, outbox.c.event_type == VisaIssued.event_type) == 2
 
 
-async def test_redelivered_submission_opens_one_case_and_decides_once(system, sponsor):
+@pytest.mark.parametrize("same_event_id", [True, False], ids=["redelivery", "same-request-new-event-id"])
+async def test_a_request_opens_one_case_and_is_decided_once(system, sponsor, same_event_id):
     await system.submit(sponsor)
     [submitted] = await system.intake.outbox()
+    again = submitted if same_event_id else Envelope(**submitted.model_dump(exclude={"id"}))
     authorization = system.authorization
 
     assert await authorization.deliver(submitted) == "ack"
-    assert await authorization.deliver(submitted) == "ack"
-
-    assert await authorization.count(Case.__table__) == 1
-    assert await authorization.count(outbox) == 1
-
-
-async def test_same_request_under_a_new_event_id_keeps_the_first_case(system, sponsor):
-    await system.submit(sponsor)
-    [submitted] = await system.intake.outbox()
-    copy = Envelope(**submitted.model_dump(exclude={"id"}))
-    authorization = system.authorization
-
-    assert await authorization.deliver(submitted) == "ack"
-    assert await authorization.deliver(copy) == "ack"
+    assert await authorization.deliver(again) == "ack"
 
     assert await authorization.count(Case.__table__) == 1
     assert await authorization.count(outbox) == 1

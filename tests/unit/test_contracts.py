@@ -97,3 +97,20 @@ def test_operators_write_plain_database_urls(url, expected):
 
 def test_envelope_time_is_utc():
     assert Envelope.wrap(ReviewStarted(request_id="r", case_id="c"), source="urn:a").time.utcoffset() == dt.timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("person_ids", "visa_numbers", "person_id", "visa_number", "expected"),
+    [
+        ((), (), "p1", None, True),  # naming nobody: the whole authorization
+        (("p0",), (), "p1", None, False),
+        (("p0",), (), "p0", None, True),
+        ((), ("PE0000002",), "p1", "PE0000002", True),
+        ((), ("PE0000002",), "p0", "PE0000001", False),
+        ((), ("PE0000002",), "p1", None, False),  # no visa yet: only a person id can match
+    ],
+)
+def test_what_a_revocation_concerns(person_ids, visa_numbers, person_id, visa_number, expected):
+    from shared.contracts.events import revocation_concerns
+
+    assert revocation_concerns(person_ids, visa_numbers, person_id, visa_number) is expected
