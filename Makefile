@@ -22,10 +22,15 @@ $(UV):
 
 install: .venv/.installed
 
+# The official AsyncAPI parser, for tests/unit/test_asyncapi_official.py; npm writes the stamp on every `npm ci`.
+tests/asyncapi/node_modules/.package-lock.json: tests/asyncapi/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: install Node.js and npm (Debian: apt-get install nodejs npm), the AsyncAPI contract test needs them" >&2; exit 1; }
+	npm ci --prefix tests/asyncapi --no-audit --no-fund --ignore-scripts
+
 run: install
 	.venv/bin/visa run
 
-test: install
+test: install tests/asyncapi/node_modules/.package-lock.json
 	.venv/bin/pytest
 
 bench: install

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -17,6 +18,8 @@ import typer
 import uvicorn
 from rich.console import Console
 
+from services.broker_cli import broker, broker_url, setup, users_missing
+from services.keys_cli import ensure_development_keys, keys
 from shared.contracts import SponsorKind
 from shared.contracts.people import country_code
 from shared.keys import register
@@ -35,6 +38,8 @@ dead_letters = typer.Typer(
 )
 app.add_typer(contract, name="contract")
 app.add_typer(dead_letters, name="dead-letters")
+app.add_typer(keys, name="keys")
+app.add_typer(broker, name="broker")
 console = Console(soft_wrap=True)
 
 
@@ -103,7 +108,21 @@ def serve(service: Service) -> None:
 
 @app.command()
 def run() -> None:
-    """Run the three services, each as its own process; Ctrl-C stops them all."""
+    """Run the three services, each as its own process and its own broker user; Ctrl-C stops them all.
+
+    On a new machine it first makes development signing keys and provisions the broker (`visa broker setup`).
+    """
+    for kid in ensure_development_keys():
+        console.print(f"development signing key {kid} created", highlight=False)
+    if "AMQP_URL" not in os.environ and users_missing():
+        console.print("provisioning the broker (visa broker setup)…", highlight=False)
+        try:
+            setup()
+        except (RuntimeError, FileNotFoundError) as error:
+            console.print(
+                f"[red]broker setup failed:[/] {error}\nrun `visa broker setup` as the broker's administrator"
+            )
+            raise typer.Exit(2) from None
     # `visa serve <service>` from the same installation, whichever way this command was started.
     visa = Path(sys.executable).with_name("visa")
     command = [str(visa)] if visa.exists() else [sys.executable, "-m", "services.cli"]
@@ -111,7 +130,8 @@ def run() -> None:
     for service in Service:
         # A session of its own: Ctrl-C reaches only this supervisor, which then asks each service once
         # (SIGTERM) to finish its in-flight work; a second signal would make uvicorn exit at once.
-        processes[service] = subprocess.Popen([*command, "serve", service.value], start_new_session=True)
+        env = os.environ | {"AMQP_URL": broker_url(service.value)}
+        processes[service] = subprocess.Popen([*command, "serve", service.value], start_new_session=True, env=env)
     stopping = False
 
     def stop(*_: object) -> None:
@@ -202,6 +222,41 @@ def add_verifier(
     print(key)
 
 
+auditors = typer.Typer(help="Auditors: read-only access to intake's and issuance's records.", no_args_is_help=True)
+app.add_typer(auditors, name="auditors")
+
+
+@auditors.command("add")
+def add_auditor(
+    name: Annotated[str, typer.Option(help="The auditor or audit system, e.g. 'Contraloría General'.")],
+) -> None:
+    """Register an auditor in intake's and issuance's databases and print its one API key, once, as the last line."""
+    from services.intake.models import Auditor as IntakeAuditor
+    from services.intake.settings import IntakeSettings
+    from services.issuance.models import Auditor as IssuanceAuditor
+    from services.issuance.settings import IssuanceSettings
+
+    async def register_in_both() -> tuple[str, str]:
+        auditor_id, key = await register(IntakeSettings().intake_database_url, IntakeAuditor, prefix="ak", name=name)
+        # One identity for the audit tool, whichever service it reads. Should this second step fail, the
+        # intake account is inert: its key is never shown; run the command again.
+        await register(
+            IssuanceSettings().issuance_database_url,
+            IssuanceAuditor,
+            prefix="ak",
+            name=name,
+            key=key,
+            holder_id=auditor_id,
+        )
+        return auditor_id, key
+
+    auditor_id, key = asyncio.run(register_in_both())
+    console.print(
+        f"auditor {auditor_id} registered at intake and issuance; the API key is shown only once:", highlight=False
+    )
+    print(key)
+
+
 def _consumer_queue(service: Service):
     from shared.messaging import AUTHORIZATION_CASES, INTAKE_STATUS, ISSUANCE_AUTHORIZATIONS, Topology
 
@@ -211,7 +266,7 @@ def _consumer_queue(service: Service):
         Service.authorization: AUTHORIZATION_CASES,
         Service.issuance: ISSUANCE_AUTHORIZATIONS,
     }[service]
-    return settings.amqp_url, Topology(settings.visa_namespace, settings.visa_delivery_limit), consumer
+    return broker_url("operator"), Topology(settings.visa_namespace, settings.visa_delivery_limit), consumer
 
 
 @dead_letters.command("list")
@@ -235,10 +290,14 @@ def list_dead_letters(service: Service, limit: Annotated[int, typer.Option(min=1
 def replay_dead_letters(service: Service, limit: Annotated[int, typer.Option(min=1)] = 1000) -> None:
     """Send a service's dead letters back to its queue (after the cause is fixed); consumers are idempotent."""
     from shared.messaging.dead_letters import replay
+    from shared.signing.store import read_ring
 
     url, topology, consumer = _consumer_queue(service)
-    moved = asyncio.run(replay(url, topology, consumer, limit))
-    console.print(f"{moved} message(s) moved back to {topology.queue(consumer).name}", highlight=False)
+    settings, _ = _service(service)
+    result = asyncio.run(replay(url, topology, consumer, limit, read_ring(settings.visa_keyring)))
+    for letter in result.refused:
+        console.print(f"[yellow]kept[/] {letter.message_id}: {letter.reason}", highlight=False)
+    console.print(f"{result.moved} message(s) moved back to {topology.queue(consumer).name}", highlight=False)
 
 
 @contract.command("export")

@@ -37,6 +37,18 @@ class CommonSettings(BaseSettings):
     )
     visa_graceful_timeout: float = Field(15.0, gt=0, description="Seconds in-flight handlers get on shutdown.")
     log_level: str = Field("INFO", description="Log level of the service.")
+    visa_event_log_max_age: str | None = Field(
+        None, description="Retention of the event log stream (RabbitMQ x-max-age, e.g. 10Y); default: keep all."
+    )
+    visa_event_log_max_bytes: int | None = Field(
+        None, ge=1, description="Retention of the event log stream in bytes (x-max-length-bytes); default: keep all."
+    )
+    visa_keyring: Path = Field(
+        VAR_DIR / "keys" / "keyring.json", description="The public key ring every consumer verifies events with."
+    )
+    visa_signing_keys: Path = Field(
+        VAR_DIR / "keys" / "private", description="Directory of this service's private signing keys (<kid>.pem)."
+    )
 
     @field_validator("*", mode="before")
     @classmethod

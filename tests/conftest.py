@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import uuid
 from contextlib import ExitStack
 
@@ -10,6 +12,22 @@ import pytest
 
 from tests.support.backing import resolve
 from tests.support.broker import delete_namespace
+from tests.support.keys import make_keys
+from tests.support.vhost import SessionUsers, provision_vhost, remove_users, remove_vhost
+
+
+@pytest.fixture(scope="session", autouse=True)
+def signing_keys(tmp_path_factory):
+    """Every service built in this session signs with, and verifies against, the session's own keys."""
+    files = make_keys(tmp_path_factory.mktemp("keys"))
+    saved = {name: os.environ.get(name) for name in ("VISA_KEYRING", "VISA_SIGNING_KEYS")}
+    os.environ["VISA_KEYRING"], os.environ["VISA_SIGNING_KEYS"] = str(files.ring_path), str(files.private_dir)
+    yield files
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +62,24 @@ async def namespace(amqp_url, run_id):
     prefix = f"test-{run_id}-{uuid.uuid4().hex[:6]}."
     yield prefix
     await delete_namespace(amqp_url, prefix)
+
+
+@pytest.fixture(scope="session")
+def broker_users(amqp_url, run_id):
+    """The session's broker users (created by the first vhost provisioned), removed at the end."""
+    users = SessionUsers.new(run_id)
+    yield users
+    with contextlib.suppress(RuntimeError):  # users no test provisioned are not there to delete
+        remove_users(users)
+
+
+@pytest.fixture
+async def broker(amqp_url, broker_users, run_id):
+    """A vhost of this test's own, provisioned from the deployment definitions, each service its own user."""
+    vhost = f"visa-test-{run_id}-{uuid.uuid4().hex[:6]}"
+    access = await provision_vhost(amqp_url, broker_users, vhost)
+    yield access
+    remove_vhost(vhost)
 
 
 @pytest.fixture

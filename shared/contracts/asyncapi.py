@@ -10,14 +10,10 @@ from importlib.metadata import version
 
 from .envelope import CONTENT_TYPE
 from .events import EVENT_MODELS
+from .producers import producer_of
 from .schemas import ENVELOPE
 
-PRODUCERS = {
-    "request": "intake",
-    "authorization": "authorization",
-    "issued": "issuance",
-    "cancelled": "issuance",
-}
+AMQP_BINDING = "0.3.0"
 
 
 def _message_name(event_type: str) -> str:
@@ -28,7 +24,7 @@ def document() -> dict:
     channels, operations, messages = {}, {}, {}
     for event_type, model in sorted(EVENT_MODELS.items()):
         name, key = _message_name(event_type), model.routing_key
-        producer = PRODUCERS[key.split(".")[1]]
+        producer = producer_of(event_type)
         messages[name] = {
             "name": name,
             "title": event_type,
@@ -45,7 +41,8 @@ def document() -> dict:
                     },
                 ]
             },
-            "bindings": {"amqp": {"messageType": event_type, "deliveryMode": 2, "bindingVersion": "0.3.0"}},
+            # AMQP message binding 0.3.0 knows only contentEncoding and messageType (the AMQP ``type``).
+            "bindings": {"amqp": {"messageType": event_type, "bindingVersion": AMQP_BINDING}},
         }
         channels[key] = {
             "address": key,
@@ -54,7 +51,7 @@ def document() -> dict:
                 "amqp": {
                     "is": "routingKey",
                     "exchange": {"name": "visa.events", "type": "topic", "durable": True, "autoDelete": False},
-                    "bindingVersion": "0.3.0",
+                    "bindingVersion": AMQP_BINDING,
                 }
             },
         }
@@ -63,6 +60,9 @@ def document() -> dict:
             "channel": {"$ref": f"#/channels/{key}"},
             "messages": [{"$ref": f"#/channels/{key}/messages/{name}"}],
             "summary": f"{producer} publishes {event_type}",
+            # How it is published belongs to the operation, not the message: persistent, unroutable is an error,
+            # consumers acknowledge (FastStream's own model of this binding also requires ``ack``).
+            "bindings": {"amqp": {"deliveryMode": 2, "mandatory": True, "ack": True, "bindingVersion": AMQP_BINDING}},
         }
     return {
         "asyncapi": "3.0.0",

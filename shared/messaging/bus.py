@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from aiormq.exceptions import AMQPError
 from faststream.exceptions import RejectMessage
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker
@@ -16,8 +18,11 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts import CONTENT_TYPE, Envelope, EventData, UnknownEventType
+from shared.contracts.producers import owned_types, source_of
 from shared.db import Database
 from shared.settings import CommonSettings
+from shared.signing import SignatureRejected, SigningKey
+from shared.signing.store import KeyFiles, RingFile
 
 from .outbox import first_delivery, stage
 from .relay import OutboxRelay
@@ -32,17 +37,29 @@ class UnitOfWork:
 
     session: AsyncSession
     source: str
+    signer: SigningKey | None
     cause: Envelope | None = None
     emitted: list[Envelope] = field(default_factory=list)
 
     async def emit(self, data: EventData) -> Envelope:
-        envelope = Envelope.wrap(data, source=self.source, causation=self.cause)
+        if self.signer is None:
+            raise RuntimeError(f"{self.source} owns no event type: it may not emit {data.event_type}")
+        envelope = signed(Envelope.wrap(data, source=self.source, causation=self.cause), self.signer)
         await stage(self.session, envelope)
         self.emitted.append(envelope)
         return envelope
 
 
 Handler = Callable[[UnitOfWork, EventData], Awaitable[None]]
+
+
+def signed(envelope: Envelope, key: SigningKey) -> Envelope:
+    """``envelope`` with its signature: signed over the JSON it is published as, so verifiers see the same."""
+    return Envelope.model_validate(key.sign(json.loads(envelope.to_json())))
+
+
+class TopologyMissing(RuntimeError):
+    """The broker lacks an exchange or a queue this service needs: an administrator must provision it."""
 
 
 class PoisonEvent(Exception):
@@ -53,8 +70,12 @@ class Bus:
     def __init__(self, settings: CommonSettings, db: Database, *, service: str) -> None:
         self.db = db
         self.service = service
-        self.source = f"urn:pe:rree:visa:{service}"
+        self.source = source_of(service)
         self.topology = Topology(settings.visa_namespace, settings.visa_delivery_limit)
+        # Keys are read at construction: a service without its key, or without the ring, does not start.
+        self.ring = RingFile(settings.visa_keyring)
+        keys = KeyFiles(settings.visa_keyring, settings.visa_signing_keys)
+        self.signer = keys.signing_key(service) if owned_types(service) else None
         self.broker = RabbitBroker(
             settings.amqp_url,
             default_channel=Channel(
@@ -71,7 +92,7 @@ class Bus:
     @asynccontextmanager
     async def unit(self, cause: Envelope | None = None) -> AsyncIterator[UnitOfWork]:
         async with self.db.transaction() as session:
-            uow = UnitOfWork(session, self.source, cause)
+            uow = UnitOfWork(session, self.source, self.signer, cause)
             yield uow
         if uow.emitted:
             self.relay.notify()
@@ -79,7 +100,7 @@ class Bus:
     async def _publish(self, row) -> None:
         await self.broker.publish(
             row.body,
-            exchange=self.topology.events,
+            exchange=self.topology.events_passive,
             routing_key=row.routing_key,
             mandatory=True,  # unroutable is an error (on_return_raises), not a silent success
             persist=True,
@@ -96,7 +117,7 @@ class Bus:
 
         async def on_message(message: RabbitMessage) -> None:
             try:
-                envelope = Envelope.model_validate_json(message.body)
+                envelope = Envelope.model_validate(self.verified(message.body))
                 handler = handlers.get(envelope.model_class())
                 if handler is None:
                     log.debug("%s ignores %s", name, envelope.type)
@@ -105,9 +126,13 @@ class Bus:
             except UnknownEventType as unknown:
                 log.debug("%s ignores unknown event type %s", name, unknown)
                 return
-            except ValidationError as invalid:
+            except SignatureRejected as forged:
+                # Not proven to come from the service that owns its type: nothing may come of it.
+                log.error("%s dead-letters message %s: signature %s", name, message.message_id, forged)
+                raise RejectMessage(requeue=False) from forged
+            except (ValueError, ValidationError) as invalid:
                 # Poison: no retry can fix it. The queue dead-letters it for an operator to inspect.
-                log.error("%s dead-letters message %s: %s", name, message.message_id, invalid)
+                log.error("%s dead-letters message %s: %s", name, message.message_id, _reason(invalid))
                 raise RejectMessage(requeue=False) from invalid
             while True:
                 try:
@@ -133,10 +158,24 @@ class Bus:
                     await self._until_database_reachable()
 
         self.broker.subscriber(
-            self.topology.queue(consumer),
+            self.topology.consumed(consumer),
             ack_policy=AckPolicy.REJECT_ON_ERROR,
             title=name,
         )(on_message)
+
+    def verified(self, body: bytes) -> dict:
+        """The event in ``body`` once its signature holds; raises ``SignatureRejected`` or ``ValueError``."""
+        event = json.loads(body)
+        if not isinstance(event, dict):
+            raise ValueError("not a JSON object")
+        try:
+            self.ring.ring.verify(event)
+        except SignatureRejected as rejected:
+            # A key added since start (rotation) is in the file, not yet in memory: read it once more.
+            if rejected.code != "unknown-key" or not self.ring.refresh():
+                raise
+            self.ring.ring.verify(event)
+        return event
 
     async def _database_reachable(self) -> bool:
         try:
@@ -154,9 +193,21 @@ class Bus:
 
     async def start(self) -> None:
         await self.broker.connect()
-        await self.topology.declare(self.broker, *self.consumers)
+        await self._check_topology()
         await self.broker.start()
         self.relay.start()
+
+    async def _check_topology(self) -> None:
+        names = [self.topology.events.name] + [self.topology.name(consumer.name) for consumer in self.consumers]
+        try:
+            await self.broker.declare_exchange(self.topology.events_passive)
+            for consumer in self.consumers:
+                await self.broker.declare_queue(self.topology.consumed(consumer))
+        except AMQPError as error:
+            raise TopologyMissing(
+                f"{self.service}: the broker lacks {', '.join(names)} or refuses them to this user ({error}); "
+                "an administrator provisions them with `visa broker setup`"
+            ) from error
 
     async def stop(self) -> None:
         await self.relay.stop()
@@ -164,3 +215,10 @@ class Bus:
 
     async def ready(self) -> bool:
         return await self.broker.ping(timeout=2.0)
+
+
+def _reason(error: Exception) -> str:
+    """Why a message is poison, without echoing its content (pydantic's message would quote the input)."""
+    if isinstance(error, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_input=False))
+    return f"{type(error).__name__}: {error}"[:300]

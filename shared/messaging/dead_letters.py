@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import aio_pika
+
+from shared.signing import KeyRing, SignatureRejected
 
 from .topology import ConsumerQueue, Topology
 
@@ -18,12 +21,12 @@ class DeadLetter:
     body: bytes
 
 
-def _describe(message: aio_pika.abc.AbstractIncomingMessage) -> DeadLetter:
+def _describe(message: aio_pika.abc.AbstractIncomingMessage, why: str | None = None) -> DeadLetter:
     death = (message.headers.get("x-death") or [{}])[0]
     return DeadLetter(
         message_id=message.message_id,
         type=message.type,
-        reason=str(death.get("reason", "unknown")),
+        reason=why or str(death.get("reason", "unknown")),
         deaths=int(death.get("count", 0)),
         body=message.body,
     )
@@ -44,19 +47,39 @@ async def inspect(amqp_url: str, topology: Topology, consumer: ConsumerQueue, li
         return letters
 
 
-async def replay(amqp_url: str, topology: Topology, consumer: ConsumerQueue, limit: int) -> int:
-    """Send up to ``limit`` dead letters back to their consumer's queue; returns how many moved.
+@dataclass(frozen=True)
+class Replayed:
+    moved: int
+    refused: list[DeadLetter]  # not validly signed: left in the dead-letter queue
 
-    Each is republished (persistent, confirmed) before it is acknowledged in the dead-letter queue: a
-    crash in between duplicates a message, which the consumer's inbox absorbs, and never loses one.
+
+async def replay(amqp_url: str, topology: Topology, consumer: ConsumerQueue, limit: int, ring: KeyRing) -> Replayed:
+    """Send dead letters back to their consumer's queue: at most ``limit``, and at most what the queue held
+    when the replay started (a message dead-lettered again meanwhile waits for the next replay).
+
+    A message whose signature does not hold is not sent back: the replay lets through nothing that a
+    service could not have published itself (and the consumer verifies again anyway). Each message is
+    republished (persistent, confirmed) before it is acknowledged in the dead-letter queue: a crash in
+    between duplicates a message, which the consumer's inbox absorbs, and never loses one.
     """
     connection = await aio_pika.connect(amqp_url)
     async with connection:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        queue = await channel.get_queue(topology.dead_letter_queue(consumer).name)
+        source = topology.dead_letter_queue(consumer).name
+        queue = await channel.declare_queue(source, passive=True)
+        snapshot = min(limit, queue.declaration_result.message_count or 0)
         target = topology.queue(consumer).name
-        moved = 0
-        while moved < limit and (message := await queue.get(fail=False)) is not None:
+        moved, refused, held = 0, [], []
+        for _ in range(snapshot):
+            message = await queue.get(fail=False)
+            if message is None:
+                break
+            try:
+                ring.verify(json.loads(message.body))
+            except (SignatureRejected, ValueError) as rejected:
+                refused.append(_describe(message, why=str(rejected)))
+                held.append(message)  # unacknowledged until the end, so the next get moves on
+                continue
             await channel.default_exchange.publish(
                 aio_pika.Message(
                     message.body,
@@ -72,4 +95,6 @@ async def replay(amqp_url: str, topology: Topology, consumer: ConsumerQueue, lim
             )
             await message.ack()
             moved += 1
-        return moved
+        for message in held:
+            await message.nack(requeue=True)
+        return Replayed(moved, refused)

@@ -2,7 +2,12 @@
 
 One durable topic exchange carries every event. Each consumer owns one quorum queue named
 ``<service>.<purpose>``, dead-lettered after ``delivery_limit`` deliveries into ``<queue>.dlq``
-through the ``visa.dead-letter`` exchange.
+through the ``visa.dead-letter`` exchange. The stream ``visa.event-log``, bound with ``#``, keeps every
+event in publish order for auditors and integrators who start from history.
+
+An administrator provisions all of it (``visa broker setup``, from ``deploy/rabbitmq/definitions.json``;
+tests with ``Topology.declare``); the services only check that it exists (passive declarations), so
+their broker users need no right to configure anything.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExcha
 
 EVENTS_EXCHANGE = "visa.events"
 DEAD_LETTER_EXCHANGE = "visa.dead-letter"
+EVENT_LOG = "visa.event-log"
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,9 @@ CONSUMERS = (AUTHORIZATION_CASES, ISSUANCE_AUTHORIZATIONS, INTAKE_STATUS)
 class Topology:
     namespace: str = ""
     delivery_limit: int = 5
+    # Retention of the event log: RabbitMQ's x-max-age ("7D", "1Y"…) and x-max-length-bytes; None keeps all.
+    event_log_max_age: str | None = None
+    event_log_max_bytes: int | None = None
 
     def name(self, base: str) -> str:
         return f"{self.namespace}{base}"
@@ -54,6 +63,24 @@ class Topology:
     @property
     def events(self) -> RabbitExchange:
         return RabbitExchange(self.name(EVENTS_EXCHANGE), type=ExchangeType.TOPIC, durable=True)
+
+    @property
+    def events_passive(self) -> RabbitExchange:
+        """The events exchange as a service sees it: it must exist, the service does not declare it."""
+        return RabbitExchange(self.name(EVENTS_EXCHANGE), type=ExchangeType.TOPIC, durable=True, declare=False)
+
+    def consumed(self, consumer: ConsumerQueue) -> RabbitQueue:
+        """``consumer``'s queue as its service consumes it: checked, not declared."""
+        return RabbitQueue(self.name(consumer.name), queue_type=QueueType.QUORUM, durable=True, declare=False)
+
+    @property
+    def event_log(self) -> RabbitQueue:
+        arguments: dict = {}
+        if self.event_log_max_age:
+            arguments["x-max-age"] = self.event_log_max_age
+        if self.event_log_max_bytes:
+            arguments["x-max-length-bytes"] = self.event_log_max_bytes
+        return RabbitQueue(self.name(EVENT_LOG), queue_type=QueueType.STREAM, durable=True, arguments=arguments)
 
     @property
     def dead_letter(self) -> RabbitExchange:
@@ -78,10 +105,14 @@ class Topology:
     def dead_letter_queue(self, consumer: ConsumerQueue) -> RabbitQueue:
         return RabbitQueue(self.name(consumer.name) + ".dlq", queue_type=QueueType.QUORUM, durable=True)
 
-    async def declare(self, broker: RabbitBroker, *consumers: ConsumerQueue) -> None:
-        """Idempotently declare the exchanges, and each consumer's queue, bindings and dead-letter queue."""
+    async def declare(self, broker: RabbitBroker, *consumers: ConsumerQueue, event_log: bool = True) -> None:
+        """Idempotently declare the exchanges, the event log, and each consumer's queue, bindings and
+        dead-letter queue (an administrator's rights; the services declare nothing)."""
         events = await broker.declare_exchange(self.events)
         dead_letter = await broker.declare_exchange(self.dead_letter)
+        if event_log:
+            log = await broker.declare_queue(self.event_log)
+            await log.bind(events, routing_key="#")
         for consumer in consumers:
             queue = await broker.declare_queue(self.queue(consumer))
             for key in consumer.bindings:

@@ -11,7 +11,9 @@ import services.issuance.handlers
 from services.authorization.models import Case
 from services.issuance.models import Visa
 from shared.contracts import AuthorizationGranted, Envelope, VisaIssued
+from shared.contracts.producers import source_of
 from shared.messaging.outbox import inbox, outbox
+from tests.support.keys import key_for, sign_as
 
 from .conftest import pump
 
@@ -35,10 +37,10 @@ async def test_redelivered_grant_issues_the_visas_once(system, sponsor):
 
 
 @pytest.mark.parametrize("same_event_id", [True, False], ids=["redelivery", "same-request-new-event-id"])
-async def test_a_request_opens_one_case_and_is_decided_once(system, sponsor, same_event_id):
+async def test_a_request_opens_one_case_and_is_decided_once(system, sponsor, signing_keys, same_event_id):
     await system.submit(sponsor)
     [submitted] = await system.intake.outbox()
-    again = submitted if same_event_id else Envelope(**submitted.model_dump(exclude={"id"}))
+    again = submitted if same_event_id else sign_as(signing_keys, Envelope(**submitted.model_dump(exclude={"id"})))
     authorization = system.authorization
 
     assert await authorization.deliver(submitted) == "ack"
@@ -48,7 +50,7 @@ async def test_a_request_opens_one_case_and_is_decided_once(system, sponsor, sam
     assert await authorization.count(outbox) == 1
 
 
-async def test_unknown_fields_in_envelope_and_data_are_ignored(system, sponsor):
+async def test_unknown_fields_in_envelope_and_data_are_ignored(system, sponsor, signing_keys):
     await system.submit(sponsor)
     [row] = await system.intake.outbox_rows()
     event = json.loads(row.body)
@@ -57,7 +59,8 @@ async def test_unknown_fields_in_envelope_and_data_are_ignored(system, sponsor):
     event["data"]["principal"]["middle_name"] = "SOFIA"
     event["data"]["principal"]["passport"]["mrz"] = "P<SWEERIKSSON<<ANNA<MARIA"
 
-    assert await system.authorization.deliver(json.dumps(event).encode()) == "ack"
+    # Intake signs what it publishes: a later release adding these fields signs them too.
+    assert await system.authorization.deliver(sign_as(signing_keys, event)) == "ack"
 
     assert await system.authorization.count(Case.__table__) == 1
     [decision] = await system.authorization.outbox()
@@ -66,8 +69,8 @@ async def test_unknown_fields_in_envelope_and_data_are_ignored(system, sponsor):
     assert {d["decision"] for d in decision.data["decisions"]} == {"GRANTED"}
 
 
-def unknown_event(request_id: str, type: str) -> bytes:
-    envelope = {
+def unknown_event(request_id: str, type: str) -> dict:
+    return {
         "specversion": "1.0",
         "id": "8b0f7f3e-5a0c-4a55-9a8e-6f3f1f1f1f1f",
         "source": "urn:pe:rree:visa:future-service",
@@ -78,7 +81,6 @@ def unknown_event(request_id: str, type: str) -> bytes:
         "data": {"request_id": request_id, "status": "WITHDRAWN"},
         "correlationid": request_id,
     }
-    return json.dumps(envelope).encode()
 
 
 UNKNOWN_TYPES = [
@@ -97,43 +99,49 @@ UNKNOWN_TYPES = [
         if (service, type) != ("authorization", "pe.gob.rree.visa.request.submitted.v1")
     ],
 )
-async def test_events_a_consumer_does_not_handle_are_acknowledged_and_ignored(system, sponsor, service, type):
+async def test_events_a_consumer_does_not_handle_are_acknowledged_and_ignored(
+    system, sponsor, signing_keys, service, type
+):
     request_id = await system.submit(sponsor)
     await system.settle()
     target = getattr(system, service)
     before = await target.snapshot()
+    # A future service with a key in the ring for its types: verified, then ignored by who does not know them.
+    future = key_for(signing_keys, "future-service", tuple(UNKNOWN_TYPES))
+    event = future.sign(unknown_event(request_id, type) | {"source": source_of("future-service")})
 
-    assert await target.deliver(unknown_event(request_id, type)) == "ack"
+    assert await target.deliver(json.dumps(event).encode()) == "ack"
 
     assert await target.snapshot() == before
 
 
-def poison(request_id: str, service: str) -> dict[str, bytes]:
+def poison(request_id: str, service: str, keys) -> dict[str, bytes]:
     """Messages no retry can fix: each must be dead-lettered (reject, no requeue)."""
     handled = {  # a type this consumer handles, with data that breaks its contract
         "intake": VisaIssued.event_type,
         "authorization": "pe.gob.rree.visa.request.submitted.v1",
         "issuance": AuthorizationGranted.event_type,
     }[service]
-    envelope = json.loads(unknown_event(request_id, handled))
+    envelope = unknown_event(request_id, handled)
     envelope["data"] = {"request_id": request_id, "decisions": "everyone", "principal": {"surnames": ""}}
     no_subject = {key: value for key, value in envelope.items() if key != "subject"}
+    # Signed by the owner of the type: what makes them poison is their content, not their origin.
     return {
         "not json": b"\x00\xffthis is not json",
         "not an envelope": b'["a", "list"]',
-        "envelope without subject": json.dumps(no_subject).encode(),
-        "invalid data": json.dumps(envelope).encode(),
+        "envelope without subject": sign_as(keys, no_subject),
+        "invalid data": sign_as(keys, envelope),
     }
 
 
 @pytest.mark.parametrize("kind", ["not json", "not an envelope", "envelope without subject", "invalid data"])
 @pytest.mark.parametrize("service", ["intake", "authorization", "issuance"])
-async def test_poison_is_dead_lettered_without_changing_anything(system, sponsor, service, kind):
+async def test_poison_is_dead_lettered_without_changing_anything(system, sponsor, signing_keys, service, kind):
     request_id = await system.submit(sponsor)
     target = getattr(system, service)
     before = await target.snapshot()
 
-    assert await target.deliver(poison(request_id, service)[kind]) == "reject"
+    assert await target.deliver(poison(request_id, service, signing_keys)[kind]) == "reject"
 
     assert await target.snapshot() == before
 

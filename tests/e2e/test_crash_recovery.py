@@ -17,8 +17,8 @@ ISSUED = "pe.gob.rree.visa.issued.v1"
 
 
 @pytest.mark.parametrize("victim", ["intake", "authorization", "issuance"])
-async def test_sigkill_mid_flow_loses_nothing_and_doubles_nothing(system, amqp_url, namespace, victim):
-    async with listen(amqp_url, namespace, "visa.issued") as listener:
+async def test_sigkill_mid_flow_loses_nothing_and_doubles_nothing(system, broker, victim):
+    async with listen(broker.admin, "", "visa.issued") as listener:
         await system.start()
         key = system.new_key("sponsors", "add", "--kind", "government", "--name", "Embassy of Sweden")
         headers = {"Authorization": f"Bearer {key}"}

@@ -14,8 +14,8 @@ from tests.support.requests import example_request
 from tests.support.system import eventually
 
 
-async def test_a_diplomat_and_spouse_get_their_visas(system, amqp_url, namespace):
-    async with listen(amqp_url, namespace, "visa.issued", "visa.request.submitted") as listener:
+async def test_a_diplomat_and_spouse_get_their_visas(system, broker):
+    async with listen(broker.admin, "", "visa.issued", "visa.request.submitted") as listener:
         await system.start()
         key = system.new_key(
             "sponsors", "add", "--kind", "government", "--name", "Embassy of Sweden", "--country", "SWE"

@@ -21,14 +21,22 @@ from shared.db import Database
 from shared.messaging import AUTHORIZATION_CASES, Bus, ConsumerQueue, dead_letters, messaging_metadata
 from shared.messaging.outbox import outbox
 from shared.settings import CommonSettings
-from tests.support.broker import listen
+from shared.contracts.producers import source_of
+from shared.messaging.bus import signed
+from shared.signing.store import KeyFiles
+from tests.support.broker import declare_topology, listen
 
 PROBE = ConsumerQueue("authorization.cases", ("visa.authorization.review-started",))
 
 
 def review_started(request_id: str | None = None) -> Envelope:
+    """A review-started event as authorization publishes it: from its source, signed with its key."""
     request_id = request_id or str(uuid.uuid4())
-    return Envelope.wrap(ReviewStarted(request_id=request_id, case_id="c-1"), source="urn:test")
+    settings = CommonSettings()
+    key = KeyFiles(settings.visa_keyring, settings.visa_signing_keys).signing_key("authorization")
+    return signed(
+        Envelope.wrap(ReviewStarted(request_id=request_id, case_id="c-1"), source=source_of("authorization")), key
+    )
 
 
 class Recorder:
@@ -56,10 +64,13 @@ class Recorder:
 
 
 @asynccontextmanager
-async def running_bus(tmp_path, amqp_url, namespace, recorder, *, database_url=None, **settings):
+async def running_bus(tmp_path, amqp_url, namespace, recorder, *, database_url=None, event_log=True, **settings):
     db = Database(database_url or f"sqlite+aiosqlite:///{tmp_path}/{uuid.uuid4().hex}.db", messaging_metadata)
     await db.create_all()
-    bus = Bus(CommonSettings(amqp_url=amqp_url, visa_namespace=namespace, **settings), db, service="probe")
+    # The probe stands in for authorization: it signs review-started events with authorization's key.
+    bus = Bus(CommonSettings(amqp_url=amqp_url, visa_namespace=namespace, **settings), db, service="authorization")
+    consumers = (PROBE,) if recorder is not None else ()
+    await declare_topology(amqp_url, bus.topology, *consumers, event_log=event_log)
     if recorder is not None:
         bus.subscribe(PROBE, {ReviewStarted: recorder})
     await bus.start()
@@ -135,8 +146,8 @@ async def test_a_redelivered_event_has_no_second_effect(tmp_path, amqp_url, name
 
 
 async def test_an_unroutable_event_stays_in_the_outbox(tmp_path, amqp_url, namespace):
-    # No consumer queue is bound in this namespace: the broker returns the mandatory message.
-    async with running_bus(tmp_path, amqp_url, namespace, None) as bus:
+    # No consumer queue is bound in this namespace, nor the event log: the broker returns the mandatory message.
+    async with running_bus(tmp_path, amqp_url, namespace, None, event_log=False) as bus:
         async with bus.unit() as uow:
             await uow.emit(ReviewStarted(request_id="r-1", case_id="c-1"))
         with pytest.raises(aio_pika.exceptions.DeliveryError, match="NO_ROUTE"):
@@ -195,6 +206,7 @@ async def test_an_operator_inspects_then_replays_dead_letters_once_the_cause_is_
 
         recorder.fail = False  # the cause is fixed
         failed_attempts = len(recorder.calls)
-        assert await dead_letters.replay(amqp_url, bus.topology, PROBE, limit=10) == 1
+        replayed = await dead_letters.replay(amqp_url, bus.topology, PROBE, limit=10, ring=bus.ring.ring)
+        assert (replayed.moved, replayed.refused) == (1, [])
         await recorder.wait_for_count(failed_attempts + 1)
         assert await dead_letters.inspect(amqp_url, bus.topology, PROBE, limit=10) == []

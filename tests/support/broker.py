@@ -9,16 +9,34 @@ from contextlib import asynccontextmanager
 
 import aio_pika
 
-from shared.messaging.topology import CONSUMERS, DEAD_LETTER_EXCHANGE, EVENTS_EXCHANGE
+from faststream.rabbit import RabbitBroker
+
+from shared.messaging.topology import (
+    CONSUMERS,
+    DEAD_LETTER_EXCHANGE,
+    EVENT_LOG,
+    EVENTS_EXCHANGE,
+    ConsumerQueue,
+    Topology,
+)
+
+
+async def declare_topology(amqp_url: str, topology: Topology, *consumers: ConsumerQueue, event_log: bool = True):
+    """What an administrator provisions (``visa broker setup``) for ``consumers``, in ``topology``'s namespace."""
+    broker = RabbitBroker(amqp_url)
+    await broker.connect()
+    try:
+        await topology.declare(broker, *consumers, event_log=event_log)
+    finally:
+        await broker.stop()
 
 
 async def delete_namespace(amqp_url: str, prefix: str) -> None:
     connection = await aio_pika.connect(amqp_url)
     async with connection:
-        for consumer in CONSUMERS:
-            for name in (consumer.name, consumer.name + ".dlq"):
-                channel = await connection.channel()
-                await channel.queue_delete(prefix + name)
+        for name in [name for consumer in CONSUMERS for name in (consumer.name, consumer.name + ".dlq")] + [EVENT_LOG]:
+            channel = await connection.channel()
+            await channel.queue_delete(prefix + name)
         for exchange in (EVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE):
             channel = await connection.channel()
             await channel.exchange_delete(prefix + exchange)

@@ -28,6 +28,7 @@ class ServiceProcess:
     name: str
     env: dict[str, str]
     log_path: Path
+    broker_url: str | None = None  # the service's own broker user; the environment's AMQP_URL otherwise
     process: subprocess.Popen | None = None
 
     @property
@@ -38,7 +39,7 @@ class ServiceProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "serve", self.name],
-            env=self.env,
+            env=self.env | ({"AMQP_URL": self.broker_url} if self.broker_url else {}),
             cwd=self.env["VISA_TEST_WORKDIR"],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -117,6 +118,8 @@ class System:
 def system_env(
     *, workdir: Path, amqp_url: str, redis_url: str, namespace: str, databases: dict[str, str], policy: str
 ) -> dict[str, str]:
+    """The environment of the system's processes; ``amqp_url`` is the CLI's (an operator's): each service
+    connects as its own broker user (``ServiceProcess.broker_url``)."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -126,6 +129,8 @@ def system_env(
         AMQP_URL=amqp_url,
         REDIS_URL=redis_url,
         VISA_NAMESPACE=namespace,
+        VISA_KEYRING=os.environ["VISA_KEYRING"],
+        VISA_SIGNING_KEYS=os.environ["VISA_SIGNING_KEYS"],
         AUTHORIZATION_POLICY=policy,
         VISA_OUTBOX_POLL_SECONDS="0.5",
         VISA_TEST_WORKDIR=str(workdir),
