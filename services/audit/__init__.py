@@ -1,0 +1,1 @@
+"""The audit tool: reconciles the event log with what the services hold."""
