@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 import pytest
@@ -24,9 +24,12 @@ from services.intake.settings import IntakeSettings
 from services.issuance.app import build as build_issuance
 from services.issuance.settings import IssuanceSettings
 from shared.contracts import EVENT_MODELS
+from shared.contracts.producers import PRODUCED_BY, PRODUCERS, owned_types
+from shared.messaging import provisioning
 from shared.messaging.topology import (
     AUTHORIZATION_CASES,
     DEAD_LETTER_EXCHANGE,
+    EVENT_LOG,
     EVENTS_EXCHANGE,
     INTAKE_STATUS,
     ISSUANCE_AUTHORIZATIONS,
@@ -43,6 +46,7 @@ VHOST = "visa"
 DELIVERY_LIMIT = 5
 TOPOLOGY = Topology(namespace="", delivery_limit=DELIVERY_LIMIT)
 SERVICES = ("intake", "authorization", "issuance")
+AUDITOR = "auditor"
 SETTINGS = {"intake": IntakeSettings, "authorization": AuthorizationSettings, "issuance": IssuanceSettings}
 CONSUMERS = {"intake": INTAKE_STATUS, "authorization": AUTHORIZATION_CASES, "issuance": ISSUANCE_AUTHORIZATIONS}
 EXCHANGES = (EVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE)
@@ -51,19 +55,32 @@ BROKER_PASSWORDS = {
     "intake": "intake-dev",
     "authorization": "authorization-dev",
     "issuance": "issuance-dev",
+    "auditor": "auditor-dev",
     "operator": "operator-dev",
 }
 DATABASE_PASSWORDS = {"intake": "intake-db-dev", "authorization": "authorization-db-dev", "issuance": "issuance-db-dev"}
-# Who publishes each event: the broker lets each service publish its own routing keys only.
-PUBLISHER = {
-    "RequestSubmitted": "intake",
-    "ReviewStarted": "authorization",
-    "AuthorizationGranted": "authorization",
-    "AuthorizationDenied": "authorization",
-    "AuthorizationRevoked": "authorization",
-    "VisaIssued": "issuance",
-    "VisaCancelled": "issuance",
-}
+# Who publishes which event is shared/contracts/producers.py (PRODUCED_BY): the key ring lets each service
+# sign its own types only, and the broker lets each service publish its own routing keys only.
+# Names a permission regex may be asked about that exist in no definitions file: RabbitMQ's own exchanges
+# (publishing to the default exchange "" is checked as "amq.default": it reaches any queue by name), and
+# near misses of the real names (an unanchored or badly escaped regex would let them through).
+BUILT_IN_EXCHANGES = ("amq.default", "amq.direct", "amq.topic", "amq.fanout", "amq.headers", "amq.match")
+NEAR_MISSES = (
+    "",
+    "visa.events.x",
+    "xvisa.events",
+    "visa-events",
+    "visaxevents",
+    "visa.dead-letter.x",
+    "visa.event-log.x",
+    "xvisa.event-log",
+    "visa.event-logs",
+    "visa.event.log",
+    "amq.gen-JzTY20BRgKO-HjmUJj0wLg",  # a server-named queue
+)
+# Where the services find the key ring and their private keys, in Compose and on Kubernetes.
+KEYRING_DIR = "/etc/visa/keyring"
+SIGNING_KEYS_DIR = "/etc/visa/signing-keys"
 
 
 # --- reading the files ---------------------------------------------------------------------------
@@ -138,7 +155,19 @@ def own_names(service: str) -> set[str]:
 
 
 def foreign_names(service: str) -> set[str]:
-    return {name for other in SERVICES if other != service for name in own_names(other)}
+    # Other services' queues, including ones they may get later (e.g. issuance.<post>.authorizations).
+    return {name for other in SERVICES if other != service for name in (*own_names(other), f"{other}.later-queue")}
+
+
+def every_resource() -> set[str]:
+    """Every exchange and queue name the broker knows or might be asked about."""
+    declared = {x["name"] for x in definitions()["exchanges"]} | {q["name"] for q in definitions()["queues"]}
+    return declared | set(BUILT_IN_EXCHANGES) | set(NEAR_MISSES) | {n for s in SERVICES for n in foreign_names(s)}
+
+
+def routing_keys(service: str) -> set[str]:
+    """The routing keys of the events ``service`` produces (shared/contracts/producers.py)."""
+    return {EVENT_MODELS[event_type].routing_key for event_type in owned_types(service)}
 
 
 # --- definitions.json: topology --------------------------------------------------------------------
@@ -152,6 +181,17 @@ def test_the_consumer_queues_are_the_ones_the_services_subscribe():
         settings = SETTINGS[service](_env_file=None, **{f"{service}_database_url": "sqlite+aiosqlite:///:memory:"})
         app = builders[service](settings)
         assert app.state.bus.consumers == [consumer]
+
+
+def test_the_services_declare_nothing_they_only_check_it_exists():
+    # Why configure can be ^$: the bus only checks (passive declarations) what an administrator provisioned.
+    assert TOPOLOGY.events_passive.declare is False
+    assert TOPOLOGY.events_passive.name == TOPOLOGY.events.name
+    assert TOPOLOGY.events_passive.type == TOPOLOGY.events.type
+    for consumer in CONSUMERS.values():
+        consumed = TOPOLOGY.consumed(consumer)
+        assert consumed.declare is False
+        assert consumed.name == TOPOLOGY.queue(consumer).name == consumer.name
 
 
 def test_vhost_and_exchanges_match_the_topology():
@@ -213,12 +253,52 @@ def test_every_routing_key_binding_exists(consumer: ConsumerQueue):
         } in definitions()["bindings"]
 
 
+def test_event_log_is_a_stream_of_every_event_kept_by_default():
+    expected = TOPOLOGY.event_log
+    log = queue(EVENT_LOG)
+    assert expected.name == EVENT_LOG == "visa.event-log"
+    assert log["arguments"] == expected.arguments == {"x-queue-type": "stream"}
+    # No retention in the file: everything is kept unless `visa broker setup` is given one (or a policy).
+    assert "x-max-age" not in log["arguments"] and "x-max-length-bytes" not in log["arguments"]
+    assert log["durable"] is expected.durable is True
+    assert log["auto_delete"] is expected.auto_delete is False
+    assert {
+        "source": EVENTS_EXCHANGE,
+        "vhost": VHOST,
+        "destination": EVENT_LOG,
+        "destination_type": "queue",
+        "routing_key": "#",
+        "arguments": {},
+    } in definitions()["bindings"]
+    everything = ConsumerQueue(EVENT_LOG, ("#",))
+    assert all(everything.accepts(model.routing_key) for model in EVENT_MODELS.values())
+
+
+def test_broker_setup_provisions_what_the_topology_declares():
+    # `visa broker setup` renders this file with the settings' delivery limit and event-log retention.
+    retention = {"event_log_max_age": "10Y", "event_log_max_bytes": 50_000_000_000}
+    rendered = provisioning.render(definitions(), delivery_limit=7, **retention)
+    topology = Topology(namespace="", delivery_limit=7, **retention)
+    queues = {q["name"]: q["arguments"] for q in rendered["queues"]}
+    assert queues[EVENT_LOG] == topology.event_log.arguments
+    assert queues[EVENT_LOG] == {"x-queue-type": "stream", "x-max-age": "10Y", "x-max-length-bytes": 50_000_000_000}
+    for consumer in CONSUMERS.values():
+        assert queues[consumer.name] == topology.queue(consumer).arguments
+        assert queues[consumer.name + ".dlq"] == topology.dead_letter_queue(consumer).arguments
+    # And the file as it is, rendered with the defaults, is the file.
+    plain = provisioning.render(definitions(), delivery_limit=DELIVERY_LIMIT)
+    for key in ("users", "permissions", "topic_permissions", "exchanges", "queues", "bindings"):
+        assert plain[key] == definitions()[key], key
+
+
 def test_nothing_is_declared_that_the_topology_does_not_know():
-    expected_queues = {name for service in SERVICES for name in own_names(service)}
+    expected_queues = {name for service in SERVICES for name in own_names(service)} | {TOPOLOGY.event_log.name}
     assert {q["name"] for q in definitions()["queues"]} == expected_queues
-    expected_bindings = {(EVENTS_EXCHANGE, c.name, key) for c in CONSUMERS.values() for key in c.bindings} | {
-        (DEAD_LETTER_EXCHANGE, c.name + ".dlq", c.name) for c in CONSUMERS.values()
-    }
+    expected_bindings = (
+        {(EVENTS_EXCHANGE, c.name, key) for c in CONSUMERS.values() for key in c.bindings}
+        | {(DEAD_LETTER_EXCHANGE, c.name + ".dlq", c.name) for c in CONSUMERS.values()}
+        | {(EVENTS_EXCHANGE, TOPOLOGY.event_log.name, "#")}
+    )
     declared = {(b["source"], b["destination"], b["routing_key"]) for b in definitions()["bindings"]}
     assert declared == expected_bindings
     assert definitions()["policies"] == []  # a policy could override the declared arguments
@@ -227,12 +307,13 @@ def test_nothing_is_declared_that_the_topology_does_not_know():
 # --- definitions.json: users, passwords, permissions ----------------------------------------------
 
 
-def test_users_are_the_three_services_and_the_operator():
+def test_users_are_the_services_the_auditor_and_the_operator():
     users = {u["name"]: u for u in definitions()["users"]}
-    assert set(users) == set(BROKER_PASSWORDS)
+    assert set(users) == {*SERVICES, AUDITOR, "operator"} == set(BROKER_PASSWORDS)
+    assert set(provisioning.SERVICE_USERS) == {*SERVICES, AUDITOR}  # the users `visa broker setup` provisions
     assert users["operator"]["tags"] == ["administrator"]
-    for service in SERVICES:
-        assert users[service]["tags"] == []  # no management UI or HTTP API access
+    for user in (*SERVICES, AUDITOR):
+        assert users[user]["tags"] == []  # no management UI or HTTP API access
 
 
 @pytest.mark.parametrize("user", BROKER_PASSWORDS)
@@ -249,60 +330,94 @@ def test_each_user_has_its_own_salt():
     assert len(set(salts)) == len(salts)
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_service_permissions_allow_what_its_bus_does(service: str):
-    consumer = CONSUMERS[service]
-    perms = permissions(service)
-    # exchange.declare of both exchanges; queue.declare of its queue and of its DLQ.
-    for name in (*EXCHANGES, consumer.name, consumer.name + ".dlq"):
-        assert rabbit_matches(perms["configure"], name), ("configure", name)
-    # basic.publish to visa.events; queue.declare with a DLX needs write on the DLX;
-    # queue.bind needs write on the bound queue (its queue, its DLQ).
-    for name in (EVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE, consumer.name, consumer.name + ".dlq"):
-        assert rabbit_matches(perms["write"], name), ("write", name)
-    # basic.consume and queue.declare with a DLX need read on its queue;
-    # queue.bind needs read on the source exchange (visa.events, visa.dead-letter).
-    for name in (consumer.name, *EXCHANGES):
-        assert rabbit_matches(perms["read"], name), ("read", name)
+def test_every_user_has_permissions_in_the_vhost_once():
+    assert sorted(p["user"] for p in definitions()["permissions"]) == sorted(BROKER_PASSWORDS)
+    assert all(p["vhost"] == VHOST for p in definitions()["permissions"])
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_service_permissions_deny_other_services_queues(service: str):
-    perms = permissions(service)
-    for kind in ("configure", "write", "read"):
-        for name in foreign_names(service):
-            assert not rabbit_matches(perms[kind], name), (service, kind, name)
-        for name in ("", "amq.default", "amq.topic", "visa.events.x", "xvisa.events", f"x{service}.q"):
-            assert not rabbit_matches(perms[kind], name), (service, kind, name)
+def test_service_configures_nothing(service: str):
+    # Every exchange and queue is provisioned by an administrator (`visa broker setup`); the service's
+    # passive checks need no permission. So it can neither create, delete nor redeclare anything.
+    configure = permissions(service)["configure"]
+    assert configure == "^$"
+    for name in every_resource() - {""}:
+        assert not rabbit_matches(configure, name), (service, "configure", name)
 
 
-def test_every_event_has_a_publisher():
-    assert {model.__name__ for model in EVENT_MODELS.values()} == set(PUBLISHER)
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_writes_to_the_events_exchange_and_nothing_else(service: str):
+    # basic.publish to visa.events only: not to visa.dead-letter (a direct exchange, where topic permissions
+    # do not apply, routing into every .dlq, from which a replay would hand a forged event to its consumer),
+    # not to the default exchange (any queue by name), and no queue (queue.bind needs write on the queue).
+    write = permissions(service)["write"]
+    for name in every_resource():
+        assert rabbit_matches(write, name) is (name == EVENTS_EXCHANGE), (service, "write", name)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_reads_its_own_queues_and_nothing_else(service: str):
+    # basic.consume on its queue (and, for an operator's tools running as the service, its DLQ). No read on
+    # an exchange: binding needs it, and the services bind nothing. Not the event log: that is the auditor's.
+    read = permissions(service)["read"]
+    # Its own queues, and any later one in its own name space (e.g. issuance.<post>.authorizations).
+    for name in (*own_names(service), f"{service}.later-queue"):
+        assert rabbit_matches(read, name), (service, "read", name)
+    for name in every_resource():
+        if not name.startswith(service + "."):
+            assert not rabbit_matches(read, name), (service, "read", name)
+    for name in (*EXCHANGES, EVENT_LOG, *foreign_names(service)):
+        assert not rabbit_matches(read, name), (service, "read", name)
+
+
+def test_auditor_reads_the_event_log_and_nothing_else():
+    perms = permissions(AUDITOR)
+    assert (perms["configure"], perms["write"]) == ("^$", "^$")
+    for name in every_resource() - {""}:
+        assert not rabbit_matches(perms["configure"], name), ("configure", name)
+        assert not rabbit_matches(perms["write"], name), ("write", name)  # publishes nothing, binds nothing
+        assert rabbit_matches(perms["read"], name) is (name == EVENT_LOG), ("read", name)
+
+
+def test_every_event_has_exactly_one_producer():
+    assert set(PRODUCERS) == set(SERVICES)
+    produced = [model for models in PRODUCED_BY.values() for model in models]
+    assert sorted(model.__name__ for model in produced) == sorted(model.__name__ for model in EVENT_MODELS.values())
+    for service in SERVICES:
+        assert set(owned_types(service)) == {model.event_type for model in PRODUCED_BY[service]}
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_topic_permissions_let_a_service_publish_only_its_own_events(service: str):
     write = topic_permissions(service)["write"]
     assert "{" not in write  # no variable expansion ({username}, {vhost}) intended
+    own = routing_keys(service)
+    assert own
     for model in EVENT_MODELS.values():
-        owned = PUBLISHER[model.__name__] == service
-        assert rabbit_matches(write, model.routing_key) is owned, (service, model.routing_key)
+        assert rabbit_matches(write, model.routing_key) is (model.routing_key in own), (service, model.routing_key)
+    # Nor a key that merely resembles another service's (a new event type must fit its producer's pattern).
+    for other in SERVICES:
+        if other != service:
+            for key in routing_keys(other):
+                for variant in (key + ".x", key + "-x", "x" + key):
+                    assert not rabbit_matches(write, variant), (service, variant)
+    for key in ("", "#", "*", "visa.#", "visa.*", "visa.*.*"):
+        assert not rabbit_matches(write, key), (service, key)
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_topic_permissions_let_a_service_bind_only_its_own_keys(service: str):
+def test_topic_permissions_let_a_service_bind_nothing(service: str):
+    # The bindings are provisioned; a service binding its queue to more keys (or to #) would read more.
     read = topic_permissions(service)["read"]
-    own = set(CONSUMERS[service].bindings)
-    for key in own:
-        assert rabbit_matches(read, key), (service, key)
-    for key in {key for c in CONSUMERS.values() for key in c.bindings} - own:
-        assert not rabbit_matches(read, key), (service, key)
-    for key in ("#", "visa.#", "*.*.*"):
+    assert read == "^$"
+    for key in {key for c in CONSUMERS.values() for key in c.bindings} | {"#", "visa.#", "*.*.*", "visa.*"}:
         assert not rabbit_matches(read, key), (service, key)
 
 
-def test_operator_is_the_only_user_without_topic_limits():
-    assert {p["user"] for p in definitions()["topic_permissions"]} == set(SERVICES)
+def test_topic_permissions_are_the_services_own_and_the_operator_has_no_limits():
+    # The auditor has none: it may write to no exchange at all, so it can neither publish nor bind.
+    assert sorted(p["user"] for p in definitions()["topic_permissions"]) == sorted(SERVICES)
+    assert {p["exchange"] for p in definitions()["topic_permissions"]} == {EVENTS_EXCHANGE}
     assert permissions("operator") == {
         "user": "operator",
         "vhost": VHOST,
@@ -380,8 +495,10 @@ def test_compose_service(service: str):
     assert settings.visa_namespace == ""
     assert seconds(spec["stop_grace_period"]) > 2 * settings.visa_graceful_timeout
     for dependency, condition in spec["depends_on"].items():
-        assert dependency in compose()["services"] and condition == {"condition": "service_healthy"}
-    assert {"rabbitmq", "postgres"} <= set(spec["depends_on"])
+        assert dependency in compose()["services"]
+        expected = "service_completed_successfully" if dependency == "keys" else "service_healthy"
+        assert condition == {"condition": expected}, dependency
+    assert {"keys", "rabbitmq", "postgres"} <= set(spec["depends_on"])
     if service != "issuance":  # intake and authorization read the treaty list through Redis
         assert "redis" in spec["depends_on"]
 
@@ -401,6 +518,46 @@ def test_compose_service(service: str):
 
     probe = " ".join(spec["healthcheck"]["test"])
     assert f"http://127.0.0.1:{port}/readyz" in probe
+
+    # The key ring and its own signing key, read-only, where VISA_KEYRING and VISA_SIGNING_KEYS point.
+    assert str(settings.visa_keyring) == f"{KEYRING_DIR}/keyring.json"
+    assert str(settings.visa_signing_keys) == SIGNING_KEYS_DIR
+    assert sorted(spec["volumes"]) == sorted(
+        [f"keyring:{KEYRING_DIR}:ro", f"{service}-signing-key:{SIGNING_KEYS_DIR}:ro"]
+    )
+
+
+def compose_mounts(spec: dict) -> dict[str, str]:
+    """Mount point of each named volume: ``{volume: path}`` (``:ro`` kept on the path)."""
+    return {entry.split(":", 1)[0]: entry.split(":", 1)[1] for entry in spec["volumes"]}
+
+
+def test_compose_keys_service_makes_each_service_its_key_once():
+    services = compose()["services"]
+    keys = services["keys"]
+    assert keys["image"] == "visa:0.1.0" and keys["build"] == services["intake"]["build"]
+    assert keys["restart"] == "no"  # one-shot; the services wait for it to complete successfully
+    env = {name: str(value) for name, value in keys["environment"].items()}
+    assert set(env) <= env_names(CommonSettings)
+    assert keys["entrypoint"] == ["/bin/sh", "-c"]
+    (script,) = keys["command"]
+    # Every producing service, and only when it has no usable key (a second `up` changes nothing).
+    assert f"for service in {' '.join(PRODUCERS)}; do" in script
+    assert 'visa keys generate "$$service"' in script
+    assert "key_files().signing_key(" in script
+    assert "export VISA_SIGNING_KEYS=/keys/$$service" in script
+    assert "chown -R 10001:10001 /keys" in script  # the services' user (deploy/Dockerfile)
+    # It writes the volumes the services mount: the ring (same file name), each service's key directory.
+    ring = PurePosixPath(env["VISA_KEYRING"])
+    assert ring.name == PurePosixPath(KEYRING_DIR, "keyring.json").name
+    mounts = compose_mounts(keys)
+    assert mounts == {"keyring": str(ring.parent), **{f"{s}-signing-key": f"/keys/{s}" for s in PRODUCERS}}
+    assert set(mounts) <= set(compose()["volumes"])
+    for service in SERVICES:
+        # Each service sees the ring and its own private key, read-only; no other service's key.
+        own = compose_mounts(services[service])
+        assert own == {"keyring": f"{KEYRING_DIR}:ro", f"{service}-signing-key": f"{SIGNING_KEYS_DIR}:ro"}
+        assert services[service]["depends_on"]["keys"] == {"condition": "service_completed_successfully"}
 
 
 # --- Kubernetes ------------------------------------------------------------------------------------------
@@ -429,9 +586,30 @@ def test_common_configmap_holds_common_settings_only():
     assert data["VISA_NAMESPACE"] == ""
 
 
+def example(name: str, kind: str = "Secret") -> dict:
+    (found,) = [
+        doc for doc in k8s_documents("secrets.example.yaml") if doc["kind"] == kind and doc["metadata"]["name"] == name
+    ]
+    return found
+
+
 def example_secret(service: str) -> dict[str, str]:
-    (secret,) = [doc for doc in k8s_documents("secrets.example.yaml") if doc["metadata"]["name"] == f"visa-{service}"]
-    return secret["stringData"]
+    return example(f"visa-{service}")["stringData"]
+
+
+def test_example_key_ring_and_signing_keys_have_the_shape_visa_keys_generate_writes():
+    ring = json.loads(example("visa-keyring", "ConfigMap")["data"]["keyring.json"])
+    assert ring["version"] == 1
+    entries = {entry["service"]: entry for entry in ring["keys"]}
+    assert set(entries) == set(PRODUCERS)
+    for service, entry in entries.items():
+        assert entry["event_types"] == list(owned_types(service))  # a key signs its service's types only
+        assert re.fullmatch(rf"{service}-\d{{8}}-[0-9a-f]{{8}}", entry["kid"])
+        assert entry["algorithm"] == "Ed25519"
+        # The service's own Secret holds <kid>.pem, the file name `visa keys generate` writes.
+        secret = example(f"visa-{service}-signing-key")
+        assert secret["type"] == "Opaque"
+        assert set(secret["stringData"]) == {f"{entry['kid']}.pem"}
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -476,6 +654,22 @@ def test_k8s_deployment(service: str):
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
 
+    # The key ring (ConfigMap, shared) and its own signing key (Secret), read-only, where the settings say.
+    assert str(settings.visa_keyring) == f"{KEYRING_DIR}/keyring.json"
+    assert str(settings.visa_signing_keys) == SIGNING_KEYS_DIR
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    mounts = {mount["name"]: mount for mount in container["volumeMounts"]}
+    assert volumes["keyring"]["configMap"] == {"name": "visa-keyring"}
+    assert mounts["keyring"] == {"name": "keyring", "mountPath": KEYRING_DIR, "readOnly": True}  # no subPath:
+    # a subPath mount would never see an updated ConfigMap (a key added by a rotation).
+    key = volumes["signing-key"]["secret"]
+    assert key["secretName"] == f"visa-{service}-signing-key"
+    assert key["defaultMode"] & 0o007 == 0  # not world-readable
+    assert key["defaultMode"] & 0o040 and pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsUser"]
+    assert mounts["signing-key"] == {"name": "signing-key", "mountPath": SIGNING_KEYS_DIR, "readOnly": True}
+    others = {f"visa-{other}-signing-key" for other in SERVICES if other != service}
+    assert not others & {v.get("secret", {}).get("secretName") for v in pod["volumes"]}
+
     svc = k8s_object(f"{service}.yaml", "Service")
     assert svc["metadata"]["name"] == service
     assert svc["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
@@ -500,6 +694,18 @@ def test_dockerfile():
         if line.startswith("COPY ") and "--from=" not in line:
             for source in line.split()[1:-1]:
                 assert (ROOT / source).exists(), source
+    # `visa broker setup` reads the definitions (and password_hash.py) next to the installed package: the
+    # build copies deploy/rabbitmq/ to the path the installed provisioning module computes (with -P, not the
+    # source tree in the working directory), and checks it can load both.
+    assert provisioning.DEFINITIONS == ROOT / "deploy" / "rabbitmq" / "definitions.json"
+    assert "COPY deploy/rabbitmq ./deploy/rabbitmq" in instructions
+    assert (
+        "python -P -c 'from shared.messaging.provisioning import DEFINITIONS; print(DEFINITIONS.parent)'" in dockerfile
+    )
+    assert 'cp deploy/rabbitmq/definitions.json deploy/rabbitmq/password_hash.py "$target/"' in dockerfile
+    assert "p.load_definitions(); p.password_hash(" in dockerfile
+    runtime = dockerfile[dockerfile.index("AS runtime") :]
+    assert "COPY --from=build /app/.venv /app/.venv" in runtime  # site-packages/deploy/rabbitmq comes along
     for service in SERVICES:
         assert f"{service.upper()}_HOST=0.0.0.0" in dockerfile
         assert f"{service.upper()}_HOST" in env_names(SETTINGS[service])
