@@ -18,6 +18,7 @@ import typer
 import uvicorn
 from rich.console import Console
 
+from services.audit.cli import audit
 from services.broker_cli import broker, broker_url, setup, users_missing
 from services.keys_cli import ensure_development_keys, keys
 from shared.contracts import SponsorKind
@@ -40,6 +41,7 @@ app.add_typer(contract, name="contract")
 app.add_typer(dead_letters, name="dead-letters")
 app.add_typer(keys, name="keys")
 app.add_typer(broker, name="broker")
+app.add_typer(audit, name="audit")
 console = Console(soft_wrap=True)
 
 

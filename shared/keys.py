@@ -62,10 +62,23 @@ def authenticated(model: type[Holder]):
     return dependency
 
 
-async def register(database_url: str, model: type[Holder], *, prefix: str, name: str, **fields: Any) -> tuple[str, str]:
-    """Create an account in its service's database; returns its id and its key, which is never stored."""
+async def register(
+    database_url: str,
+    model: type[Holder],
+    *,
+    prefix: str,
+    name: str,
+    key: str | None = None,
+    holder_id: str | None = None,
+    **fields: Any,
+) -> tuple[str, str]:
+    """Create an account in its service's database; returns its id and its key, which is never stored.
+
+    ``key`` and ``holder_id`` reuse an account's identity from another service's database (an auditor
+    reads two services with one key); by default both are new.
+    """
     db = Database(database_url, model.metadata)
-    key, holder_id = new_key(prefix), str(uuid.uuid4())
+    key, holder_id = key or new_key(prefix), holder_id or str(uuid.uuid4())
     try:
         await db.create_all()
         async with db.transaction() as session:

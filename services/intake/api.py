@@ -15,11 +15,14 @@ from sqlalchemy.exc import IntegrityError
 from shared.contracts import Decision, NoteVerbale, PassportType, Person, RequestSubmitted, Sponsor
 from shared.keys import authenticated
 
+from . import audit
 from .models import Applicant, SponsorRecord, VisaRequest
 from .progress import Status
 from .schema import Accepted, PersonIn, VisaRequestIn
 
 router = APIRouter(prefix="/v1")
+# Included here, since the composition root mounts this one router.
+router.include_router(audit.router)
 
 
 SponsorDep = Annotated[SponsorRecord, Depends(authenticated(SponsorRecord))]

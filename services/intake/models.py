@@ -22,6 +22,12 @@ class SponsorRecord(KeyHolder, Base):
     country: Mapped[str | None] = mapped_column(String(3))
 
 
+class Auditor(KeyHolder, Base):
+    """Reads every request, read-only; the same id and key are registered at issuance."""
+
+    __tablename__ = "auditors"
+
+
 class VisaRequest(Base):
     __tablename__ = "requests"
     __table_args__ = (UniqueConstraint("sponsor_id", "idempotency_key"),)

@@ -11,10 +11,14 @@ from sqlalchemy import select
 
 from shared.keys import authenticated
 
+from . import audit
 from .models import Verifier, Visa
 from .visas import Standing, standing
 
-router = APIRouter(prefix="/v1", tags=["visas"])
+router = APIRouter(prefix="/v1")
+# Included here, since the composition root mounts this one router; tagged per route, so that the
+# audit routes are not also tagged "visas".
+router.include_router(audit.router)
 
 
 class VisaView(BaseModel):
@@ -39,7 +43,7 @@ class VisaView(BaseModel):
 VerifierDep = Annotated[Verifier, Depends(authenticated(Verifier))]
 
 
-@router.get("/visas/{number}", response_model=VisaView)
+@router.get("/visas/{number}", response_model=VisaView, tags=["visas"])
 async def verify_visa(number: str, verifier: VerifierDep, request: Request) -> VisaView:
     async with request.app.state.db.sessions() as session:
         visa = await session.scalar(select(Visa).where(Visa.number == number.strip().upper()))

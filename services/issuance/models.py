@@ -46,6 +46,12 @@ class Verifier(KeyHolder, Base):
     __tablename__ = "verifiers"
 
 
+class Auditor(KeyHolder, Base):
+    """Reads every visa record, read-only; the same id and key are registered at intake."""
+
+    __tablename__ = "auditors"
+
+
 class Revocation(Base):
     """A revocation received, kept so that a grant arriving after it issues nothing it revokes."""
 

@@ -17,12 +17,12 @@ import pytest
 from sqlalchemy import func, select
 
 from shared.contracts import Envelope, ReviewStarted
+from shared.contracts.producers import source_of
 from shared.db import Database
 from shared.messaging import AUTHORIZATION_CASES, Bus, ConsumerQueue, dead_letters, messaging_metadata
+from shared.messaging.bus import signed
 from shared.messaging.outbox import outbox
 from shared.settings import CommonSettings
-from shared.contracts.producers import source_of
-from shared.messaging.bus import signed
 from shared.signing.store import KeyFiles
 from tests.support.broker import declare_topology, listen
 

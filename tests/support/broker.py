@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aio_pika
-
 from faststream.rabbit import RabbitBroker
 
 from shared.messaging.topology import (

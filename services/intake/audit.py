@@ -1,0 +1,62 @@
+"""Auditors' read-only view of every request, paged by request id, to reconcile with the event log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from shared.keys import authenticated
+
+from .models import Auditor, VisaRequest
+from .progress import Status
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+
+AuditorDep = Annotated[Auditor, Depends(authenticated(Auditor))]
+
+
+class AuditedPerson(BaseModel):
+    person_id: str
+    role: str
+    status: Status
+
+
+class AuditedRequest(BaseModel):
+    request_id: str
+    status: Status
+    people: list[AuditedPerson]
+
+
+class AuditedRequests(BaseModel):
+    requests: list[AuditedRequest]
+    next: str | None  # pass as ``after`` for the next page; null once the last request was listed
+
+
+@router.get("/requests", response_model=AuditedRequests)
+async def audit_requests(
+    auditor: AuditorDep,
+    request: Request,
+    after: Annotated[str | None, Query(max_length=36, description="The last request_id already read.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> AuditedRequests:
+    """Every request with each person's status, as sponsors see them, ordered by request_id."""
+    query = select(VisaRequest).order_by(VisaRequest.id).limit(limit + 1)  # one more: is there a next page?
+    if after is not None:
+        query = query.where(VisaRequest.id > after)
+    async with request.app.state.db.sessions() as session:
+        rows = list(await session.scalars(query))
+    page = rows[:limit]
+    return AuditedRequests(
+        requests=[
+            AuditedRequest(
+                request_id=row.id,
+                status=row.status,
+                people=[AuditedPerson(person_id=a.person_id, role=a.role, status=a.status) for a in row.applicants],
+            )
+            for row in page
+        ],
+        next=page[-1].id if len(rows) > limit else None,
+    )
