@@ -4,7 +4,7 @@ UV_VERSION := 0.13.8
 UV := .tools/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test bench install lint format clean help
+.PHONY: run test bench bench-audit install lint format clean help
 
 help:
 	@echo "make run    install what is missing, then run intake, authorization and issuance (Ctrl-C stops them)"
@@ -36,6 +36,10 @@ test: install tests/asyncapi/node_modules/.package-lock.json
 bench: install
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	.venv/bin/python -m tests.benchmarks.pipeline
+
+# Audit: >=100k signed events into a vhost of its own; stream, History and archive rates, verify's peak memory.
+bench-audit: install
+	.venv/bin/python -m tests.benchmarks.audit
 
 lint: install
 	.venv/bin/ruff check .
