@@ -64,7 +64,7 @@ def verify_only(directory: Path, ring_path: Path, trace: bool) -> dict[str, Any]
     from shared.signing.store import read_ring
 
     history = History(read_ring(ring_path), SchemaCheck.load(), complete=True)
-    baseline_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    baseline_kib = _status_kib("VmHWM")  # not ru_maxrss: Linux carries the parent's over fork and exec
     if trace:
         import tracemalloc
 
@@ -91,8 +91,14 @@ def verify_only(directory: Path, ring_path: Path, trace: bool) -> dict[str, Any]
         "violations": len(report.violations),
         "chain_breaks": len(breaks),
         "baseline_rss_kib": baseline_kib,
-        "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "peak_rss_kib": _status_kib("VmHWM"),
+        "ru_maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,  # may be the parent's, see above
     }
+
+
+def _status_kib(field: str) -> int:
+    """A memory figure of this process from /proc/self/status (VmHWM: peak RSS since exec)."""
+    return int(re.search(rf"{field}:\s+(\d+) kB", Path("/proc/self/status").read_text())[1])
 
 
 # -- the events -----------------------------------------------------------------------------------------
