@@ -36,7 +36,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-import rfc8785
+import orjson
 
 from services.intake.progress import Status, advance, request_status
 from shared.contracts.events import (
@@ -60,8 +60,8 @@ DIGEST_BYTES = 16  # enough to tell two contents apart; an event id's whole memo
 def digest(event: Any) -> bytes:
     """A short fingerprint of the event's content, the same for every byte-wise different copy of it."""
     try:
-        canonical = rfc8785.dumps(event)
-    except rfc8785.CanonicalizationError:  # NaN or a huge integer: still content, just not canonical
+        canonical = orjson.dumps(event, option=orjson.OPT_SORT_KEYS)  # deterministic; it need not be RFC 8785
+    except (orjson.JSONEncodeError, TypeError):  # a huge integer: still content, just not orjson's
         canonical = json.dumps(event, sort_keys=True, ensure_ascii=True).encode()
     return hashlib.blake2b(canonical, digest_size=DIGEST_BYTES).digest()
 
@@ -225,9 +225,6 @@ class History:
                 self._ring.verify(event)
             except SignatureRejected as rejected:
                 self._violate(offset, event, rejected.code, rejected.detail)
-                admissible = False
-            except rfc8785.CanonicalizationError:
-                self._violate(offset, event, "bad-signature", "the event has no RFC 8785 form to verify")
                 admissible = False
         errors = self._schemas.check(event)
         if errors:
