@@ -99,14 +99,21 @@ async def read_stream(
             raise StreamUnavailable(f"no stream {namespace + EVENT_LOG} for this user: {error}") from error
         arrived: asyncio.Queue[aio_pika.abc.AbstractIncomingMessage] = asyncio.Queue()
         tag = await queue.consume(arrived.put, arguments={"x-stream-offset": start.stream_argument()})
+        unacked, ack_every = 0, max(1, prefetch // 4)
         try:
             while True:
-                try:
-                    message = await asyncio.wait_for(arrived.get(), idle_seconds)
-                except TimeoutError:
-                    return
+                if arrived.empty():  # a timer only when nothing is waiting: one per message would cost more
+                    try:
+                        message = await asyncio.wait_for(arrived.get(), idle_seconds)
+                    except TimeoutError:
+                        return
+                else:
+                    message = arrived.get_nowait()
+                unacked += 1
+                if unacked >= ack_every:  # acks only grant credit (a stream keeps its records): batch them
+                    await message.ack(multiple=True)
+                    unacked = 0
                 offset = int(message.headers["x-stream-offset"])
-                await message.ack()  # grants credit for the next one; a stream keeps the record anyway
                 try:
                     event = json.loads(message.body)
                 except ValueError:
