@@ -10,6 +10,7 @@ help:
 	@echo "make run    install what is missing, then run intake, authorization and issuance (Ctrl-C stops them)"
 	@echo "make test   install what is missing, then run every test (needs RabbitMQ, Redis, PostgreSQL)"
 	@echo "make bench  end-to-end throughput and latency beside the broker's bare rate"
+	@echo "make bench-audit  100,000 signed events: the auditor's replay, verify and archive rates beside a bare stream read"
 	@echo "make lint   ruff check and format check"
 
 $(UV):

@@ -93,3 +93,14 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def keyset_page(session: AsyncSession, query, key, after: str | None, limit: int) -> tuple[list, str | None]:
+    """One page of ``query`` in ``key`` order after the cursor ``after``, and the next page's cursor (None on
+    the last page: one row more than ``limit`` is read to know it)."""
+    query = query.order_by(key).limit(limit + 1)
+    if after is not None:
+        query = query.where(key > after)
+    rows = list(await session.scalars(query))
+    page = rows[:limit]
+    return page, getattr(page[-1], key.key) if len(rows) > limit else None

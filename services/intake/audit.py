@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from shared.db import keyset_page
 from shared.keys import authenticated
 
 from .models import Auditor, VisaRequest
@@ -43,12 +44,8 @@ async def audit_requests(
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> AuditedRequests:
     """Every request with each person's status, as sponsors see them, ordered by request_id."""
-    query = select(VisaRequest).order_by(VisaRequest.id).limit(limit + 1)  # one more: is there a next page?
-    if after is not None:
-        query = query.where(VisaRequest.id > after)
     async with request.app.state.db.sessions() as session:
-        rows = list(await session.scalars(query))
-    page = rows[:limit]
+        page, cursor = await keyset_page(session, select(VisaRequest), VisaRequest.id, after, limit)
     return AuditedRequests(
         requests=[
             AuditedRequest(
@@ -58,5 +55,5 @@ async def audit_requests(
             )
             for row in page
         ],
-        next=page[-1].id if len(rows) > limit else None,
+        next=cursor,
     )

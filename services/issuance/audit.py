@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from shared.db import keyset_page
 from shared.keys import authenticated
 
 from .models import Auditor, Visa
@@ -45,12 +46,9 @@ async def audit_visas(
 ) -> AuditedVisas:
     """Every visa this post issued, cancelled or not, ordered by number."""
     # A row gets its number in the transaction that inserts it, so committed rows all have one.
-    query = select(Visa).where(Visa.number.is_not(None)).order_by(Visa.number).limit(limit + 1)
-    if after is not None:
-        query = query.where(Visa.number > after)
+    query = select(Visa).where(Visa.number.is_not(None))
     async with request.app.state.db.sessions() as session:
-        rows = list(await session.scalars(query))
-    page = rows[:limit]
+        page, cursor = await keyset_page(session, query, Visa.number, after, limit)
     return AuditedVisas(
         visas=[
             AuditedVisa(
@@ -67,5 +65,5 @@ async def audit_visas(
             )
             for visa in page
         ],
-        next=page[-1].number if len(rows) > limit else None,
+        next=cursor,
     )
