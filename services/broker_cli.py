@@ -29,7 +29,8 @@ def read_credentials(path: Path = CREDENTIALS) -> dict[str, str]:
 
 
 def broker_url(user: str, path: Path = CREDENTIALS) -> str:
-    """The URL ``user`` connects with: ``AMQP_URL`` when set, else the development credentials."""
+    """The URL an operator's or auditor's command connects with: ``AMQP_URL`` when set (a deployment),
+    else ``user``'s development credentials from ``visa broker setup``."""
     return os.environ.get("AMQP_URL") or read_credentials(path).get(user) or CommonSettings().amqp_url
 
 
@@ -49,6 +50,7 @@ def setup(
         passwords=passwords,
         vhost=vhost,
         definitions=definitions,
+        namespace=settings.visa_namespace,
         delivery_limit=settings.visa_delivery_limit,
         event_log_max_age=settings.visa_event_log_max_age,
         event_log_max_bytes=settings.visa_event_log_max_bytes,

@@ -19,7 +19,7 @@ import uvicorn
 from rich.console import Console
 
 from services.audit.cli import audit
-from services.broker_cli import broker, broker_url, setup, users_missing
+from services.broker_cli import broker, broker_url, read_credentials, setup, users_missing
 from services.keys_cli import ensure_development_keys, keys
 from shared.contracts import SponsorKind
 from shared.contracts.people import country_code
@@ -116,7 +116,7 @@ def run() -> None:
     """
     for kid in ensure_development_keys():
         console.print(f"development signing key {kid} created", highlight=False)
-    if "AMQP_URL" not in os.environ and users_missing():
+    if users_missing():
         console.print("provisioning the broker (visa broker setup)…", highlight=False)
         try:
             setup()
@@ -132,7 +132,8 @@ def run() -> None:
     for service in Service:
         # A session of its own: Ctrl-C reaches only this supervisor, which then asks each service once
         # (SIGTERM) to finish its in-flight work; a second signal would make uvicorn exit at once.
-        env = os.environ | {"AMQP_URL": broker_url(service.value)}
+        # Each service as its own broker user (AMQP_URL named only the broker, for the setup).
+        env = os.environ | {"AMQP_URL": read_credentials()[service.value]}
         processes[service] = subprocess.Popen([*command, "serve", service.value], start_new_session=True, env=env)
     stopping = False
 
