@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from shared.contracts import Envelope, ReviewStarted
 from shared.contracts.producers import source_of
 from shared.db import Database
-from shared.messaging import AUTHORIZATION_CASES, Bus, ConsumerQueue, dead_letters, messaging_metadata
+from shared.messaging import AUTHORIZATION_CASES, Bus, ConsumerQueue, Topology, dead_letters, messaging_metadata
 from shared.messaging.bus import signed
 from shared.messaging.outbox import outbox
 from shared.settings import CommonSettings
@@ -210,3 +210,50 @@ async def test_an_operator_inspects_then_replays_dead_letters_once_the_cause_is_
         assert (replayed.moved, replayed.refused) == (1, [])
         await recorder.wait_for_count(failed_attempts + 1)
         assert await dead_letters.inspect(amqp_url, bus.topology, PROBE, limit=10) == []
+
+
+async def test_a_replay_moves_what_the_dead_letter_queue_held_when_it_started_and_only_genuine_events(
+    amqp_url, namespace
+):
+    topology = Topology(namespace)
+    await declare_topology(amqp_url, topology, PROBE)
+    dlq, target = topology.dead_letter_queue(PROBE).name, topology.queue(PROBE).name
+    genuine = [review_started() for _ in range(3)]
+    forged = review_started().model_copy(update={"subject": "someone-else"})  # its signature no longer holds
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        for envelope in (*genuine, forged):
+            await channel.default_exchange.publish(
+                aio_pika.Message(envelope.to_json(), message_id=envelope.id, delivery_mode=2), routing_key=dlq
+            )
+
+        started = asyncio.Event()
+        watcher = await connection.channel()
+
+        # Held, never acknowledged: the moved messages stay countable in the target queue.
+        async def arrived(_message) -> None:
+            started.set()
+
+        await (await watcher.declare_queue(target, passive=True)).consume(arrived)
+
+        async def dead_lettered_again_meanwhile() -> None:
+            # Once the replay has moved its first message, the queue keeps filling, as it does when the
+            # replayed events fail again: a replay that did not stop at its snapshot would never end.
+            await started.wait()
+            for _ in range(200):
+                again = review_started()
+                await channel.default_exchange.publish(
+                    aio_pika.Message(again.to_json(), message_id=again.id, delivery_mode=2), routing_key=dlq
+                )
+
+        flood = asyncio.create_task(dead_lettered_again_meanwhile())
+        ring = KeyFiles(CommonSettings().visa_keyring, CommonSettings().visa_signing_keys).ring()
+        replayed = await dead_letters.replay(amqp_url, topology, PROBE, limit=1000, ring=ring)
+        await flood
+
+        assert replayed.moved == 3
+        assert [letter.message_id for letter in replayed.refused] == [forged.id]
+        assert "bad-signature" in replayed.refused[0].reason
+        left = (await channel.declare_queue(dlq, passive=True)).declaration_result.message_count
+        assert left == 1 + 200  # the forged one stayed behind, with what came after the snapshot
