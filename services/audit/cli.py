@@ -42,6 +42,8 @@ class Selection:
             raise typer.BadParameter(str(error)) from None
         if self.until is not None and self.until.named:
             raise typer.BadParameter("--until takes an offset or an ISO time")
+        if archive is not None and self.start.named == "last":
+            raise typer.BadParameter("--from last reads the live log only; give an archive an offset or a time")
         self.types, self.request, self.archive, self.idle = set(types or ()), request, archive, idle
         self.breaks: list = []
         self.first_offset: int | None = None
@@ -67,7 +69,7 @@ class Selection:
 
             reader = read_archive(self.archive)
             for offset, event in reader:
-                if self.start.before(offset, event) or (self.start.named == "last"):
+                if self.start.before(offset, event):
                     continue
                 if self.until is not None and self.until.after(offset, event):
                     break
@@ -157,7 +159,7 @@ def replay(
     console.print(f"{count} event(s) replayed", highlight=False)
 
 
-def _history(selection: Selection, complete: bool | None = None):
+def _history(complete: bool):
     from .history import History
     from .schemas import SchemaCheck
 
@@ -165,24 +167,22 @@ def _history(selection: Selection, complete: bool | None = None):
         ring = read_ring(CommonSettings().visa_keyring)
     except KeysMissing as error:
         raise _fail(str(error)) from None
-    return History(ring, SchemaCheck.load(), complete=bool(complete))
+    return History(ring, SchemaCheck.load(), complete=complete)
 
 
 async def _verified(selection: Selection):
-    """Feed the window to a History; completeness is known once the first record is seen."""
-    records = selection.records()
-    first = await anext(records, None)
-    history = _history(selection, complete=first is not None and selection.complete())
-    if first is not None:
-        history.feed(*first)
-    progress, advance = _progress("verified")
-    count = 1 if first else 0
-    with progress:
-        task = progress.add_task("verified") if isinstance(progress, Progress) else None
-        async for offset, event in records:
-            history.feed(offset, event)
-            count += 1
-            advance(task, count, offset)
+    """Feed the window to a History, made at the first record: only then is it known whether the window
+    starts at the log's beginning."""
+    history = None
+
+    def feed(offset: int, event: Any) -> None:
+        nonlocal history
+        if history is None:
+            history = _history(selection.complete())
+        history.feed(offset, event)
+
+    await _drain(selection, "verified", feed)
+    history = history or _history(False)
     for chain_break in selection.breaks:
         history.flag(chain_break.violation())
     return history.finish()
