@@ -32,7 +32,9 @@ _TRANSLIT = {
     "Ŋ": "N",
     "Ŧ": "T",
 }
-_APOSTROPHES = {"\u02bc", "\u02bb"}  # modifier-letter apostrophe/okina are category Lm, not punctuation
+# Marks that stand for an apostrophe in names: modifier-letter apostrophe and okina (category Lm, not
+# punctuation) and the grave accent typed for one (Sk). Other symbols (emoji, currency, maths) are refused.
+_APOSTROPHES = {"\u02bc", "\u02bb", "`"}
 
 
 def check_digit(field: str) -> str:
@@ -64,10 +66,11 @@ def transliterate(name: str) -> str:
                 continue  # accent stripped from its base letter
             elif part.isspace() or cat == "Pd" or part == "<":
                 out.append("<")  # word separators become the filler
-            elif cat[0] in "PS" or part in _APOSTROPHES:
+            elif cat[0] == "P" or part in _APOSTROPHES:
                 continue  # apostrophes, dots, commas carry no letters
             else:
-                # Non-Latin script or a digit: a wrong guess would end up on a travel document.
+                # Non-Latin script, a digit, an emoji or another symbol: dropping it silently would print
+                # a name on a travel document that is not the person's; a wrong guess would too.
                 raise ValueError(f"cannot transliterate {ch!r} in name {name!r}")
     result = re.sub("<+", "<", "".join(out)).strip("<")
     if not result:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, field_validator
+from limits import parse as parse_rate_limit
+from pydantic import AfterValidator, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 VAR_DIR = Path("var")
@@ -20,6 +22,18 @@ def async_database_url(url: str) -> str:
         if url.startswith(plain):
             return driver + url[len(plain) :]
     return url
+
+
+def _rate_limit(value: str) -> str:
+    try:
+        parse_rate_limit(value)
+    except ValueError as error:
+        raise ValueError(f"not a rate limit such as '60/minute' or '1000 per hour': {error}") from None
+    return value
+
+
+RateLimit = Annotated[str, AfterValidator(_rate_limit)]
+"""A rate limit in the ``limits`` library's notation: ``60/minute``, ``10 per second``, ``1000/hour``."""
 
 
 class CommonSettings(BaseSettings):
@@ -48,6 +62,18 @@ class CommonSettings(BaseSettings):
     )
     visa_signing_keys: Path = Field(
         VAR_DIR / "keys" / "private", description="Directory of this service's private signing keys (<kid>.pem)."
+    )
+    visa_max_body_bytes: int = Field(
+        1_048_576, ge=1, description="Largest request body accepted (413 beyond it, refused before it is read)."
+    )
+    visa_retry_after_seconds: int = Field(
+        2, ge=1, description="Retry-After of a 503 answered while the service's database is unreachable."
+    )
+    visa_rate_limit_per_key: RateLimit = Field(
+        "60/minute", description="Requests one API key may make to one service process (429 beyond it)."
+    )
+    visa_rate_limit_per_address: RateLimit = Field(
+        "120/minute", description="Requests one client address may make to one service process (429 beyond it)."
     )
 
     @field_validator("*", mode="before")

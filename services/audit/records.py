@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
@@ -9,6 +10,14 @@ from typing import Any
 import httpx
 
 PAGE_SIZE = 1000  # the most either service serves at once: the fewest round trips
+WAITS = 5  # 429 (rate limited) or 503 (database restarting) in a row before giving up
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return min(max(float(response.headers.get("Retry-After", "1")), 0.0), 60.0)
+    except ValueError:
+        return 1.0
 
 
 class AuditReadError(RuntimeError):
@@ -22,12 +31,19 @@ async def _pages(
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=base_url, headers=headers, transport=transport, timeout=30) as client:
         after: str | None = None
+        waited = 0
         while True:
             params: dict[str, Any] = {"limit": page_size} | ({"after": after} if after is not None else {})
             try:
                 response = await client.get(path, params=params)
             except httpx.TransportError as error:
                 raise AuditReadError(f"cannot reach {base_url}: {type(error).__name__}: {error}") from error
+            if response.status_code in (429, 503) and waited < WAITS:
+                # The key's rate limit, or a database restarting: wait as the service says, then ask again.
+                waited += 1
+                await asyncio.sleep(_retry_after(response))
+                continue
+            waited = 0
             if response.status_code == 401:
                 raise AuditReadError(f"{base_url} refused the key (401): it needs an auditor's (`visa auditors add`)")
             if response.status_code != 200:

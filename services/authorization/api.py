@@ -10,13 +10,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from shared.contracts import RequestSubmitted
+from shared.http import error_responses
 from shared.keys import authenticated
 
 from .cases import CaseState, InvalidTransition
 from .handlers import Directorate
 from .models import Case, Officer
 
-router = APIRouter(prefix="/v1", tags=["cases"])
+# Every route needs an officer's key (401) and may answer 422 (a refused request), 429 (rate limits) and 503
+# (database unreachable).
+router = APIRouter(prefix="/v1", tags=["cases"], responses=error_responses(401, 422, 429, 503))
 
 
 OfficerDep = Annotated[Officer, Depends(authenticated(Officer))]
@@ -66,7 +69,7 @@ async def list_cases(
         return [_view(case) for case in cases]
 
 
-@router.get("/cases/{request_id}", response_model=CaseView)
+@router.get("/cases/{request_id}", response_model=CaseView, responses=error_responses(404))
 async def get_case(request_id: str, officer: OfficerDep, request: Request) -> CaseView:
     async with request.app.state.db.sessions() as session:
         return _view(await _case(session, request_id))
@@ -91,7 +94,7 @@ async def _act(request: Request, request_id: str, act) -> CaseView:
     return _view(case)
 
 
-@router.post("/cases/{request_id}/grant", response_model=CaseView)
+@router.post("/cases/{request_id}/grant", response_model=CaseView, responses=error_responses(404, 409, 413))
 async def grant(request_id: str, officer: OfficerDep, request: Request, body: GrantIn | None = None) -> CaseView:
     """Grant everyone the rules allow, except the people the officer denies by name."""
     denials = body.deny if body else {}
@@ -108,7 +111,7 @@ async def grant(request_id: str, officer: OfficerDep, request: Request, body: Gr
     return await _act(request, request_id, act)
 
 
-@router.post("/cases/{request_id}/deny", response_model=CaseView)
+@router.post("/cases/{request_id}/deny", response_model=CaseView, responses=error_responses(404, 409, 413))
 async def deny(request_id: str, body: ReasonIn, officer: OfficerDep, request: Request) -> CaseView:
     async def act(directorate: Directorate, uow, case: Case) -> None:
         if case.state != CaseState.PENDING:
@@ -119,7 +122,7 @@ async def deny(request_id: str, body: ReasonIn, officer: OfficerDep, request: Re
     return await _act(request, request_id, act)
 
 
-@router.post("/cases/{request_id}/revoke", response_model=CaseView)
+@router.post("/cases/{request_id}/revoke", response_model=CaseView, responses=error_responses(404, 409, 413))
 async def revoke(request_id: str, body: ReasonIn, officer: OfficerDep, request: Request) -> CaseView:
     """Revoke a granted authorization; the consulate cancels its visas."""
 

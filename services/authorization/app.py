@@ -26,7 +26,11 @@ def build(settings: AuthorizationSettings | None = None) -> FastAPI:
         AUTHORIZATION_CASES, {RequestSubmitted: directorate.on_submitted, VisaIssued: directorate.on_visa_issued}
     )
     app = create_app(
-        title="Visa authorization (MRE, Directorate of Privileges)", db=db, bus=bus, on_stop=treaties.aclose
+        title="Visa authorization (MRE, Directorate of Privileges)",
+        db=db,
+        bus=bus,
+        settings=settings,
+        on_stop=treaties.aclose,
     )
     app.state.directorate = directorate
     app.include_router(router)

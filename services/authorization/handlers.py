@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from shared.contracts import (
     AuthorizationGranted,
@@ -14,7 +16,7 @@ from shared.contracts import (
     ReviewStarted,
     VisaIssued,
 )
-from shared.messaging import UnitOfWork
+from shared.messaging import PoisonEvent, UnitOfWork
 from shared.treaties import TreatyCache
 
 from .cases import CaseState, decide, outcome, transition
@@ -31,6 +33,21 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+@contextmanager
+def _about_content(request: RequestSubmitted) -> Iterator[None]:
+    """Around pure domain code only: its ``ValueError`` or ``ArithmeticError`` is about the event's data.
+
+    No retry can change the data, so the event is poison at once (dead-lettered on its first delivery,
+    for an operator to inspect and replay once the code is fixed) instead of being retried to its
+    delivery limit. Database and broker failures happen outside this block and keep being retried.
+    Implausible data does not get here: the rule ``implausible-request`` denies it (docs/plausibility.md).
+    """
+    try:
+        yield
+    except (ValueError, ArithmeticError) as error:
+        raise PoisonEvent(f"request {request.request_id} cannot be assessed: {error!r}") from error
+
+
 class Directorate:
     def __init__(self, policy: Policy, treaties: TreatyCache) -> None:
         self.policy = policy
@@ -41,7 +58,9 @@ class Directorate:
             log.warning("request %s submitted twice under different event ids; kept the first", request.request_id)
             return
         today = dt.date.today()
-        assessment = assess(request, today=today, waivers=await self.treaties.current())
+        waivers = await self.treaties.current()
+        with _about_content(request):
+            assessment = assess(request, today=today, waivers=waivers)
         case = Case(
             request_id=request.request_id,
             authorization_id=str(uuid.uuid4()),
@@ -71,9 +90,11 @@ class Directorate:
     ) -> None:
         """Decide the case. An officer's decision re-applies the rules: the law may have changed meanwhile."""
         today = dt.date.today()
-        assessment = assessment or assess(request, today=today, waivers=await self.treaties.current())
-        decisions = decide(request, assessment, today=today, officer_denials=officer_denials)
-        event_class = outcome(decisions)
+        waivers = await self.treaties.current() if assessment is None else None
+        with _about_content(request):
+            assessment = assessment or assess(request, today=today, waivers=waivers)
+            decisions = decide(request, assessment, today=today, officer_denials=officer_denials)
+            event_class = outcome(decisions)
         granted = event_class is AuthorizationGranted
         case.state = transition(CaseState(case.state), CaseState.GRANTED if granted else CaseState.DENIED)
         case.decided_by = decided_by

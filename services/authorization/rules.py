@@ -13,10 +13,15 @@ from typing import Protocol
 
 from shared.contracts import ImmigrationStatus as Status
 from shared.contracts import PassportType, Person, RequestSubmitted, SponsorKind
+from shared.contracts.people import MAX_VALIDITY_YEARS, Plausibility, add_days, add_years, existing_country_code
+from shared.mrz import transliterate
 
 RESIDENT = frozenset({Status.DIPLOMATIC_RESIDENT, Status.CONSULAR_RESIDENT, Status.OFFICIAL_RESIDENT})
 # Default length of a short-stay visa. Configuration-worthy: the treaties range from 30 to 90 days.
 SHORT_STAY_DAYS = 90
+# Intake judges plausibility by its clock on the day of submission; this much slack absorbs another
+# clock or time zone, so that nothing intake admitted is ever found implausible here.
+PLAUSIBILITY_SLACK_DAYS = 2
 
 # Seed: consular and diplomatic status "por encargo y a solicitud de su Gobierno"; official status
 # "a solicitud de su Gobierno o de una Organización u Organismo Internacional". ENIEX are named only
@@ -128,6 +133,62 @@ def posting_period(request: RequestSubmitted) -> list[Violation]:
     ]
 
 
+def _country(code: str) -> str | None:
+    try:
+        existing_country_code(code)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def _name(name: str) -> str | None:
+    try:
+        if name.strip():
+            transliterate(name)
+    except ValueError as error:
+        return f"cannot be written in a machine readable zone ({error})"
+    return None
+
+
+def implausible_fields(request: RequestSubmitted) -> list[tuple[str, str]]:
+    """``(field, problem)`` for each field no real request holds (docs/plausibility.md).
+
+    Intake refuses them with a 422; an event carrying one anyway (an older intake, another producer)
+    is judged by the same bounds, seen from the day it was submitted, so the verdict never changes
+    with the day the case is decided.
+    """
+    bounds = Plausibility(request.submitted_at.date(), slack_days=PLAUSIBILITY_SLACK_DAYS)
+    arrival = request.intended_arrival
+    checks: list[tuple[str, str | None]] = [
+        ("note_verbale.date", bounds.note_verbale_date(request.note_verbale.date)),
+        ("intended_arrival", bounds.intended_arrival(arrival)),
+    ]
+    if request.posting_end is not None:
+        checks.append(("posting_end", bounds.posting_end(request.posting_end, arrival)))
+    for index, person in enumerate(request.people):
+        where = "principal" if index == 0 else f"family[{index - 1}]"
+        checks += [
+            (f"{where}.surnames", _name(person.surnames)),
+            (f"{where}.given_names", _name(person.given_names)),
+            (f"{where}.date_of_birth", bounds.date_of_birth(person.date_of_birth)),
+            (f"{where}.nationality", _country(person.nationality)),
+            (f"{where}.passport.issuing_state", _country(person.passport.issuing_state)),
+            (f"{where}.passport.expires_on", bounds.passport_expiry(person.passport.expires_on)),
+        ]
+    return [(field, problem) for field, problem in checks if problem]
+
+
+def plausibility(request: RequestSubmitted) -> list[Violation]:
+    # Not a legal rule but a precondition of every other: a request no sponsor could really have sent
+    # (a posting in the year 9999, a diplomat born in year 1) is denied with its fields named, rather
+    # than decided on, or left to fail in date arithmetic. docs/plausibility.md.
+    found = implausible_fields(request)
+    if not found:
+        return []
+    fields = "; ".join(f"{field} {problem}" for field, problem in found)
+    return [Violation("implausible-request", f"The request holds implausible data: {fields}.")]
+
+
 # Per-person rules.
 
 
@@ -188,7 +249,12 @@ def short_stay(request: RequestSubmitted, person: Person, waivers: WaiverLookup 
 
 
 def assess(request: RequestSubmitted, *, today: dt.date, waivers: WaiverLookup | None = None) -> Assessment:
-    shared = (*sponsor_entitled(request), *documentation(request, today=today), *posting_period(request))
+    shared = (
+        *plausibility(request),
+        *sponsor_entitled(request),
+        *documentation(request, today=today),
+        *posting_period(request),
+    )
 
     def own(p: Person) -> tuple[Violation, ...]:
         return (
@@ -222,10 +288,14 @@ def validity(request: RequestSubmitted, person: Person, *, today: dt.date) -> tu
     would be a refinement. It never outlives the passport; a resident visa ends with the posting
     (lacking a posting end, with the passport), a short-stay one SHORT_STAY_DAYS after arrival.
     For an ineligible person the window may be empty (valid_until before valid_from).
+
+    Whatever the dates, nothing overflows: the end is capped at MAX_VALIDITY_YEARS after ``today``
+    (the latest posting end a plausible request can give, docs/plausibility.md) and the arithmetic
+    is held within ``date.min``…``date.max``.
     """
     expires = person.passport.expires_on
     if request.immigration_status in RESIDENT:
         end = request.posting_end or expires
     else:
-        end = request.intended_arrival + dt.timedelta(days=SHORT_STAY_DAYS)
-    return today, min(end, expires)
+        end = add_days(request.intended_arrival, SHORT_STAY_DAYS)
+    return today, min(end, expires, add_years(today, MAX_VALIDITY_YEARS))

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from shared.contracts import Decision, NoteVerbale, PassportType, Person, RequestSubmitted, Sponsor
+from shared.http import error_responses
 from shared.keys import authenticated
 
 from . import audit
@@ -20,7 +21,8 @@ from .models import Applicant, SponsorRecord, VisaRequest
 from .progress import Status
 from .schema import Accepted, PersonIn, VisaRequestIn
 
-router = APIRouter(prefix="/v1")
+# Every route may answer 422 (a refused request), 429 (rate limits) and 503 (database unreachable).
+router = APIRouter(prefix="/v1", responses=error_responses(422, 429, 503))
 # Included here, since the composition root mounts this one router.
 router.include_router(audit.router)
 
@@ -88,7 +90,13 @@ def _record(
     )
 
 
-@router.post("/requests", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted, tags=["requests"])
+@router.post(
+    "/requests",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    tags=["requests"],
+    responses=error_responses(401, 409, 413),
+)
 async def submit_request(
     body: VisaRequestIn,
     sponsor: SponsorDep,
@@ -171,7 +179,9 @@ def _view(visa_request: VisaRequest) -> RequestView:
     )
 
 
-@router.get("/requests/{request_id}", response_model=RequestView, tags=["requests"])
+@router.get(
+    "/requests/{request_id}", response_model=RequestView, tags=["requests"], responses=error_responses(401, 404)
+)
 async def get_request(request_id: str, sponsor: SponsorDep, request: Request) -> RequestView:
     async with request.app.state.db.sessions() as session:
         visa_request = await session.get(VisaRequest, request_id)
@@ -181,7 +191,7 @@ async def get_request(request_id: str, sponsor: SponsorDep, request: Request) ->
     return _view(visa_request)
 
 
-@router.get("/requests", response_model=list[RequestView], tags=["requests"])
+@router.get("/requests", response_model=list[RequestView], tags=["requests"], responses=error_responses(401))
 async def list_requests(
     sponsor: SponsorDep, request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> list[RequestView]:

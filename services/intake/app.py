@@ -21,7 +21,7 @@ def build(settings: IntakeSettings | None = None) -> FastAPI:
     bus = Bus(settings, db, service="intake")
     bus.subscribe(INTAKE_STATUS, HANDLERS)
     treaties = treaty_cache(settings)
-    app = create_app(title="Visa intake (sponsors)", db=db, bus=bus, on_stop=treaties.aclose)
+    app = create_app(title="Visa intake (sponsors)", db=db, bus=bus, settings=settings, on_stop=treaties.aclose)
     app.state.treaties = treaties
     app.include_router(router)
     return app

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from shared.db import keyset_page
+from shared.http import error_responses
 from shared.keys import authenticated
 
 from .models import Auditor, VisaRequest
@@ -36,7 +37,7 @@ class AuditedRequests(BaseModel):
     next: str | None  # pass as ``after`` for the next page; null once the last request was listed
 
 
-@router.get("/requests", response_model=AuditedRequests)
+@router.get("/requests", response_model=AuditedRequests, responses=error_responses(401))
 async def audit_requests(
     auditor: AuditorDep,
     request: Request,

@@ -1,7 +1,8 @@
 """The sponsor's request as the public API receives it: admissibility is checked here, in full.
 
 Whether the request *deserves* a visa is MRE's decision, not intake's; intake only refuses what is
-incomplete or malformed, naming every bad field, before anything is stored or published.
+incomplete, malformed or implausible (docs/plausibility.md: dates far from today, countries that do
+not exist, names no MRZ can hold), naming every bad field, before anything is stored or published.
 """
 
 from __future__ import annotations
@@ -9,10 +10,26 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from shared.contracts import ImmigrationStatus, NoteVerbale, Passport, Relationship, Sex
-from shared.contracts.people import CountryCode, Name
+from shared.contracts.people import (
+    ARRIVAL_HORIZON_YEARS,
+    ExistingCountryCode,
+    Name,
+    Plausibility,
+    add_years,
+    upper_code,
+)
 from shared.mrz import transliterate
 
 RESIDENT_STATUSES = {
@@ -22,27 +39,40 @@ RESIDENT_STATUSES = {
 }
 
 
-def _past(value: dt.date) -> dt.date:
+def _plausible() -> Plausibility:
+    # The bounds and their reasons: docs/plausibility.md.
+    return Plausibility(dt.date.today())
+
+
+def _refuse(problem: str | None) -> None:
+    if problem:
+        raise ValueError(problem)
+
+
+def _born(value: dt.date) -> dt.date:
     if value >= dt.date.today():
         raise ValueError("must be in the past")
+    _refuse(_plausible().date_of_birth(value))
     return value
 
 
-def _not_future(value: dt.date) -> dt.date:
+def _note_dated(value: dt.date) -> dt.date:
     if value > dt.date.today():
         raise ValueError("cannot be in the future")
+    _refuse(_plausible().note_verbale_date(value))
     return value
 
 
-def _future(value: dt.date) -> dt.date:
+def _expires(value: dt.date) -> dt.date:
     if value <= dt.date.today():
         raise ValueError("must be in the future: the passport has expired")
+    _refuse(_plausible().passport_expiry(value))
     return value
 
 
 def _machine_readable(value: str) -> str:
-    # Every visa carries the name in its MRZ: a name ICAO 9303 cannot transliterate is refused now,
-    # not discovered by the consulate after MRE has authorized it.
+    # Every visa carries the name in its MRZ: a name ICAO 9303 cannot transliterate faithfully (another
+    # script, a digit, an emoji) is refused now, not discovered by the consulate after MRE authorized it.
     if value:
         transliterate(value)
     return value
@@ -59,20 +89,22 @@ class _Strict(BaseModel):
 
 class PassportIn(Passport):
     model_config = _Strict.model_config
-    expires_on: Annotated[dt.date, AfterValidator(_future)]
+    issuing_state: ExistingCountryCode
+    expires_on: Annotated[dt.date, AfterValidator(_expires)]
 
 
 class NoteVerbaleIn(NoteVerbale):
     model_config = _Strict.model_config
-    date: Annotated[dt.date, AfterValidator(_not_future)]
+    date: Annotated[dt.date, AfterValidator(_note_dated)]
 
 
 class PersonIn(_Strict):
     surnames: MrzName
     given_names: GivenNames = ""
-    sex: Sex
-    date_of_birth: Annotated[dt.date, AfterValidator(_past)]
-    nationality: CountryCode
+    # Codes copied from the passport are case-blind, as its number and the country codes are.
+    sex: Annotated[Sex, BeforeValidator(upper_code)]
+    date_of_birth: Annotated[dt.date, AfterValidator(_born)]
+    nationality: ExistingCountryCode
     passport: PassportIn
 
 
@@ -94,6 +126,7 @@ class VisaRequestIn(_Strict):
     def _arrival(cls, value: dt.date) -> dt.date:
         if value < dt.date.today():
             raise ValueError("cannot be in the past")
+        _refuse(_plausible().intended_arrival(value))
         return value
 
     @field_validator("posting_end")
@@ -102,8 +135,12 @@ class VisaRequestIn(_Strict):
         status, arrival = info.data.get("immigration_status"), info.data.get("intended_arrival")
         if value is None and status in RESIDENT_STATUSES:
             raise ValueError("is required for a resident status")
-        if value is not None and arrival is not None and value <= arrival:
+        if value is None:
+            return value
+        if arrival is not None and value <= arrival:
             raise ValueError("must be after intended_arrival")
+        # An arrival refused above is judged as the latest plausible one: posting_end is still named.
+        _refuse(_plausible().posting_end(value, arrival or add_years(dt.date.today(), ARRIVAL_HORIZON_YEARS)))
         return value
 
 

@@ -25,6 +25,6 @@ def build(settings: IssuanceSettings | None = None) -> FastAPI:
         ISSUANCE_AUTHORIZATIONS,
         {AuthorizationGranted: issuance.on_granted, AuthorizationRevoked: issuance.on_revoked},
     )
-    app = create_app(title="Visa issuance (consulate)", db=db, bus=bus)
+    app = create_app(title="Visa issuance (consulate)", db=db, bus=bus, settings=settings)
     app.include_router(router)
     return app

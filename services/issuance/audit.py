@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from shared.db import keyset_page
+from shared.http import error_responses
 from shared.keys import authenticated
 
 from .models import Auditor, Visa
@@ -37,7 +38,7 @@ class AuditedVisas(BaseModel):
     next: str | None  # pass as ``after`` for the next page; null once the last visa was listed
 
 
-@router.get("/visas", response_model=AuditedVisas)
+@router.get("/visas", response_model=AuditedVisas, responses=error_responses(401))
 async def audit_visas(
     auditor: AuditorDep,
     request: Request,

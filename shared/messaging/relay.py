@@ -24,6 +24,7 @@ class OutboxRelay:
         self.publish = publish
         self.poll_seconds = poll_seconds
         self.batch = batch
+        self.max_backoff = 30.0
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
 
@@ -58,24 +59,50 @@ class OutboxRelay:
             if confirmed:
                 await session.execute(update(outbox).where(outbox.c.seq.in_(confirmed)).values(published_at=now()))
         if failures:
-            log.warning("outbox: %d of %d events not confirmed, will retry: %r", len(failures), len(rows), failures[0])
+            # Said once per failure streak by ``_run``; each attempt only at DEBUG.
+            log.debug("outbox: %d of %d events not confirmed, will retry: %r", len(failures), len(rows), failures[0])
             raise failures[0]
         return len(confirmed)
 
     async def _run(self) -> None:
-        backoff = self.poll_seconds
+        """Publish when woken (``notify``) or every ``poll_seconds``; after a failure, back off.
+
+        A backoff is slept in full: new events (``notify``) during it are published when it ends, not at once,
+        so that a broker outage under load is one retry per backoff, not one per request. A failure streak
+        logs one WARNING (its tracebacks at DEBUG) and one INFO when publishing resumes.
+        """
+        failures = 0
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+            if failures:
+                await asyncio.sleep(self._backoff(failures))
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
             self._wake.clear()
             try:
-                await self.drain()
-                backoff = self.poll_seconds
+                sent = await self.drain()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("outbox relay failed; retrying")
-                backoff = min(backoff * 2, 30.0)
+            except Exception as error:
+                failures += 1
+                if failures == 1:
+                    log.warning(
+                        "outbox relay: publishing failed (%s: %s); retrying with backoff up to %.0f s, "
+                        "quietly until it succeeds",
+                        type(error).__name__,
+                        error,
+                        self.max_backoff,
+                    )
+                log.debug("outbox relay: attempt %d failed", failures, exc_info=True)
+            else:
+                if failures:
+                    log.info(
+                        "outbox relay: publishing resumed after %d failed attempts (%d events sent)", failures, sent
+                    )
+                failures = 0
+
+    def _backoff(self, failures: int) -> float:
+        return min(self.poll_seconds * 2**failures, self.max_backoff)
 
     def start(self) -> None:
         if self._task is None:

@@ -133,6 +133,10 @@ def system_env(
         VISA_SIGNING_KEYS=os.environ["VISA_SIGNING_KEYS"],
         AUTHORIZATION_POLICY=policy,
         VISA_OUTBOX_POLL_SECONDS="0.5",
+        # Tests and the benchmark drive each service from one address with one key, at full speed.
+        VISA_RATE_LIMIT_PER_KEY="1000000/minute",
+        VISA_RATE_LIMIT_PER_ADDRESS="1000000/minute",
+        ISSUANCE_RATE_LIMIT_PER_VERIFIER="1000000/minute",
         VISA_TEST_WORKDIR=str(workdir),
         PYTHONPATH=str(ROOT),
         LOG_LEVEL="INFO",
