@@ -11,6 +11,7 @@ from fastapi import FastAPI, Response, status
 
 from .db import Database
 from .http import RateLimitMiddleware, RateLimits, RequestGuard, error_responses, install_error_handlers
+from .http.crash import InternalErrors
 from .messaging import Bus
 from .settings import CommonSettings
 
@@ -61,6 +62,7 @@ def create_app(
         per_key=settings.visa_rate_limit_per_key,
         per_address=settings.visa_rate_limit_per_address,
     )
+    app.add_middleware(InternalErrors)  # outermost of ours: whatever fails below answers 500, logged safely
 
     @app.get("/healthz", tags=["operations"], responses=error_responses(422))
     async def healthz() -> dict[str, str]:

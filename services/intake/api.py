@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from shared.contracts import Decision, NoteVerbale, PassportType, Person, RequestSubmitted, Sponsor
+from shared.contracts.people import existing_country_code
 from shared.http import error_responses
 from shared.keys import authenticated
 
@@ -222,9 +223,10 @@ async def visa_waiver(
     on: dt.date | None = None,
 ) -> WaiverAnswer:
     """Does a short stay with this passport need a visa? Answered from the treaty list."""
-    code = nationality.strip().upper()
-    if len(code) != 3 or not code.isalpha():
-        raise HTTPException(422, detail="nationality must be a three-letter ISO 3166-1 alpha-3 code")
+    try:
+        code = existing_country_code(nationality)
+    except ValueError as error:
+        raise HTTPException(422, detail=f"nationality: {error}") from None
     on = on or dt.date.today()
     treaties = await request.app.state.treaties.current()
     entry = treaties.waiver_for(code, passport_type, on)

@@ -224,6 +224,24 @@ async def test_an_unexpected_failure_is_a_500_with_the_one_body_shape(intake, sp
     assert assert_error_body(response) == "internal error"
 
 
+async def test_an_unexpected_failure_is_logged_without_its_message(intake, sponsor, monkeypatch, caplog):
+    # An exception's text can carry what a request held (here a name, as a driver's message quotes a row).
+    name, passport = "ZWYR" + "THEIM", "X98" + "76543"  # built at run time: the frames quote source lines
+
+    async def broken(*_args, **_kwargs):
+        raise RuntimeError(f"row ({name}, {passport}) violates something")
+
+    monkeypatch.setattr(intake.app.state.treaties, "current", broken)
+    with caplog.at_level(logging.DEBUG):
+        response = await intake.http.get("/v1/visa-waivers/ALB?passport_type=DIPLOMATIC")
+
+    assert response.status_code == 500 and assert_error_body(response) == "internal error"
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "GET /v1/visa-waivers/{nationality} failed with RuntimeError" in logged
+    assert "broken" in logged  # where it failed: the frames stay
+    assert "ZWYRTHEIM" not in logged and "X9876543" not in logged
+
+
 # ---------------------------------------------------------------------------------------------------------
 # 2. An unreachable database answers 503 with Retry-After and one WARNING line.
 

@@ -179,6 +179,7 @@ async def test_visa_waiver_answers_from_the_bundled_list_without_redis(intake):
     needed = await intake.http.get("/v1/visa-waivers/swe", params={"passport_type": "DIPLOMATIC"})
     bad_type = await intake.http.get("/v1/visa-waivers/ALB", params={"passport_type": "SPACE"})
     bad_country = await intake.http.get("/v1/visa-waivers/AL", params={"passport_type": "DIPLOMATIC"})
+    no_country = await intake.http.get("/v1/visa-waivers/ZZZ", params={"passport_type": "DIPLOMATIC"})
 
     assert exempt.status_code == 200
     assert exempt.json()["visa_required"] is False
@@ -196,6 +197,7 @@ async def test_visa_waiver_answers_from_the_bundled_list_without_redis(intake):
     }
     assert bad_type.status_code == 422
     assert bad_country.status_code == 422
+    assert no_country.status_code == 422 and "ZZZ" in str(no_country.json()["detail"])  # a code, not a person's
 
 
 async def test_visa_waiver_does_not_cover_ordinary_passports(intake):
