@@ -82,6 +82,9 @@ class Bus:
                 prefetch_count=settings.visa_prefetch, publisher_confirms=True, on_return_raises=True
             ),
             graceful_timeout=settings.visa_graceful_timeout,
+            timeout=10,  # a handshake that stalls is given up and retried, not awaited for ever
+            # Back on the broker: the outbox goes out now, not at the end of the relay's backoff.
+            on_reconnected=[lambda _connection: self.relay.resume()],
             app_id=self.source,
             log_level=logging.DEBUG,  # one line per message is DEBUG; state changes log at INFO
         )

@@ -26,11 +26,16 @@ class OutboxRelay:
         self.batch = batch
         self.max_backoff = 30.0
         self._wake = asyncio.Event()
+        self._resume = asyncio.Event()
         self._task: asyncio.Task | None = None
 
     def notify(self) -> None:
         """A transaction staged events: publish now rather than at the next poll."""
         self._wake.set()
+
+    def resume(self) -> None:
+        """The broker is back (a reconnection): end a backoff now instead of at its term."""
+        self._resume.set()
 
     async def drain(self) -> int:
         """Publish every pending event; returns how many the broker confirmed."""
@@ -67,18 +72,21 @@ class OutboxRelay:
     async def _run(self) -> None:
         """Publish when woken (``notify``) or every ``poll_seconds``; after a failure, back off.
 
-        A backoff is slept in full: new events (``notify``) during it are published when it ends, not at once,
-        so that a broker outage under load is one retry per backoff, not one per request. A failure streak
+        A backoff is slept in full — new events (``notify``) during it are published when it ends, not at once,
+        so that a broker outage under load is one retry per backoff, not one per request — unless the broker
+        connection is re-established (``resume``). A failure streak
         logs one WARNING (its tracebacks at DEBUG) and one INFO when publishing resumes.
         """
         failures = 0
         while True:
             if failures:
-                await asyncio.sleep(self._backoff(failures))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._resume.wait(), timeout=self._backoff(failures))
             else:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
             self._wake.clear()
+            self._resume.clear()
             try:
                 sent = await self.drain()
             except asyncio.CancelledError:

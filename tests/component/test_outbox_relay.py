@@ -141,3 +141,38 @@ async def test_drain_still_raises_what_the_broker_said(db):
     with pytest.raises(AMQPConnectionError):
         await relay.drain()
     assert await pending(db) == 1
+
+
+class Watched(Broker):
+    """The fake broker, telling when the relay is deep into its backoff and when an event got through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backing_off, self.delivered = asyncio.Event(), asyncio.Event()
+
+    async def publish(self, row) -> None:
+        try:
+            await super().publish(row)
+        finally:
+            if self.attempts >= 5:
+                self.backing_off.set()
+        self.delivered.set()
+
+
+async def test_a_reconnection_ends_the_backoff_at_once(db):
+    broker = Watched()
+    relay = OutboxRelay(db, broker.publish, poll_seconds=POLL)
+    relay.max_backoff = 3600.0  # a backoff nobody would wait out in a test
+    event_id = await stage_one(db)
+    relay.start()
+    try:
+        async with asyncio.timeout(10):
+            await broker.backing_off.wait()  # five failures: the next try is far away
+        broker.down = False
+        relay.resume()  # what the bus does when the broker connection is re-established
+        async with asyncio.timeout(5):
+            await broker.delivered.wait()
+    finally:
+        await relay.stop()
+
+    assert broker.published == [event_id]  # minutes before the backoff's end
