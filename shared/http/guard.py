@@ -62,6 +62,10 @@ def _type(reason: str) -> str:
 
 
 def hostile_body(body: bytes) -> list[dict[str, Any]]:
+    try:
+        body.decode("utf-8")  # JSON between systems is UTF-8 (RFC 8259, 8.1); FastAPI would answer a bare 400
+    except UnicodeDecodeError as error:
+        return [issue(["body"], f"the body is not UTF-8 text (byte {error.start})", "invalid_utf8")]
     # NUL arrives as a raw 0 byte or an escape, a surrogate as an escape or UTF-8 bytes starting 0xED (which
     # Python's JSON reader lets through): a body with none of these needs no parse here.
     if b"\\u" not in body and b"\x00" not in body and b"\xed" not in body:
