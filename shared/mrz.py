@@ -71,10 +71,11 @@ def transliterate(name: str) -> str:
             else:
                 # Non-Latin script, a digit, an emoji or another symbol: dropping it silently would print
                 # a name on a travel document that is not the person's; a wrong guess would too.
-                raise ValueError(f"cannot transliterate {ch!r} in name {name!r}")
+                # The character, not the name: the message reaches logs (a poison event) and 422s.
+                raise ValueError(f"cannot transliterate {ch!r} (U+{ord(ch):04X})")
     result = re.sub("<+", "<", "".join(out)).strip("<")
     if not result:
-        raise ValueError(f"name {name!r} transliterates to nothing")
+        raise ValueError("the name transliterates to nothing")
     return result
 
 

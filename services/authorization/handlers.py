@@ -17,6 +17,7 @@ from shared.contracts import (
     VisaIssued,
 )
 from shared.messaging import PoisonEvent, UnitOfWork
+from shared.privacy import failure_kind
 from shared.treaties import TreatyCache
 
 from .cases import CaseState, decide, outcome, transition
@@ -45,7 +46,7 @@ def _about_content(request: RequestSubmitted) -> Iterator[None]:
     try:
         yield
     except (ValueError, ArithmeticError) as error:
-        raise PoisonEvent(f"request {request.request_id} cannot be assessed: {error!r}") from error
+        raise PoisonEvent(f"request {request.request_id} cannot be assessed: {failure_kind(error)}") from error
 
 
 class Directorate:

@@ -74,7 +74,7 @@ class Issuance:
                     visa.number, person, grant.immigration_status, valid_until
                 )
             except ValueError as error:  # e.g. a name ICAO 9303 cannot transliterate: no retry will help
-                raise PoisonEvent(f"no MRZ for {decision.person_id}: {error}") from error
+                raise PoisonEvent(f"no MRZ for {decision.person_id}: {error}") from error  # names no one: mrz.py
             await uow.emit(
                 VisaIssued(
                     request_id=grant.request_id,

@@ -21,6 +21,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import exc as sa_exc
 from starlette.types import Send
 
+from shared.privacy import failure_kind
+
 log = logging.getLogger("visa.http")
 
 
@@ -150,25 +152,13 @@ def is_database_outage(error: BaseException) -> bool:
     return False
 
 
-def _described(error: BaseException) -> str:
-    """Class names only: a driver's message may quote the statement's parameters (personal data)."""
-    names = [type(error).__name__]
-    inner = getattr(error, "orig", None) or error.__cause__
-    if inner is not None and type(inner).__name__ not in names:
-        names.append(type(inner).__name__)
-        cause = inner.__cause__
-        if cause is not None and type(cause).__name__ not in names:
-            names.append(type(cause).__name__)
-    return " <- ".join(names)
-
-
 def database_outage_handler(retry_after: int):
     async def database_outage(request: Request, error: Exception) -> JSONResponse:
         if not is_database_outage(error):
             raise error  # not an outage: the generic 500 handler answers, and the traceback is logged
         route = request.scope.get("route")
         where = getattr(route, "path", None) or "an unrouted path"
-        log.warning("%s %s answered 503: database unreachable (%s)", request.method, where, _described(error))
+        log.warning("%s %s answered 503: database unreachable (%s)", request.method, where, failure_kind(error))
         return JSONResponse(
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
             content={"detail": f"the service's database is unreachable; retry after {retry_after} s"},

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.contracts import CONTENT_TYPE, Envelope, EventData, UnknownEventType
 from shared.contracts.producers import owned_types, source_of
 from shared.db import Database
+from shared.privacy import failure_kind
 from shared.settings import CommonSettings
 from shared.signing import SignatureRejected, SigningKey
 from shared.signing.store import KeyFiles, RingFile
@@ -152,12 +153,17 @@ class Bus:
                     if await self._database_reachable():
                         # The event's own failure: retry; the delivery limit dead-letters what never succeeds.
                         attempt = int(message.headers.get("x-delivery-count", 0) or 0)
-                        log.warning("%s failed on %s (attempt %d): %r", name, envelope.id, attempt + 1, error)
+                        log.warning(
+                            "%s failed on %s (attempt %d): %s", name, envelope.id, attempt + 1, failure_kind(error)
+                        )
+                        log.debug("%s failure on %s", name, envelope.id, exc_info=True)
                         await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
                         raise RejectMessage(requeue=True) from error
                     # The database is down: no event is at fault, so none spends its delivery limit.
                     # The message is held (and the prefetch window with it) until the database is back.
-                    log.warning("%s: database unreachable (%r); %s waits for it", name, error, envelope.id)
+                    log.warning(
+                        "%s: database unreachable (%s); %s waits for it", name, failure_kind(error), envelope.id
+                    )
                     await self._until_database_reachable()
 
         self.broker.subscriber(

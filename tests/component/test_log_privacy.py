@@ -6,8 +6,13 @@ import json
 import logging
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
+import services.issuance.handlers
+from shared.contracts import AuthorizationGranted
 from tests.support.keys import sign_as
+
+from .conftest import pump
 
 NAME, PASSPORT = "ZWYRTHEIM", "X9876543"
 
@@ -35,3 +40,26 @@ async def test_a_schema_invalid_event_is_dead_lettered_without_its_personal_data
     lines = [record.getMessage() for record in caplog.records]
     assert any("dead-letters message" in line for line in lines), lines
     assert not [line for line in lines if NAME in line or PASSPORT in line]
+
+
+async def test_a_failing_handler_is_logged_by_kind_not_by_message(system, sponsor, monkeypatch, caplog):
+    # A driver's message quotes the statement's parameters: a name, a passport number.
+    await system.submit(sponsor)
+    await pump(system.intake, system.authorization)
+    [grant] = await system.authorization.outbox(AuthorizationGranted.routing_key)
+    name, passport = "ZWYR" + "THEIM", "X98" + "76543"  # built at run time: tracebacks quote source lines
+    failures = [IntegrityError("INSERT INTO visas …", {"surnames": name}, Exception(f"({name}, {passport})"))]
+    numbering = services.issuance.handlers.visa_number
+
+    def failing_once(prefix: str, seq: int) -> str:
+        if failures:
+            raise failures.pop()
+        return numbering(prefix, seq)
+
+    monkeypatch.setattr(services.issuance.handlers, "visa_number", failing_once)
+    with caplog.at_level(logging.INFO):
+        assert await system.issuance.deliver(grant) == "requeue"
+
+    lines = [record.getMessage() for record in caplog.records if record.levelno >= logging.INFO]
+    assert any("failed on" in line and "IntegrityError" in line for line in lines), lines
+    assert not [line for line in lines if name in line or passport in line]
