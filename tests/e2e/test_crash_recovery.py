@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.broker import listen
 from tests.support.requests import example_request
+from tests.support.sponsor import submit_until_accepted
 from tests.support.system import eventually
 
 REQUESTS = 24
@@ -27,20 +28,8 @@ async def test_sigkill_mid_flow_loses_nothing_and_doubles_nothing(system, broker
         async with httpx.AsyncClient(base_url=system.services["intake"].url, timeout=10) as intake:
 
             async def submit(n: int) -> None:
-                # A sponsor retries until accepted, with the same Idempotency-Key: a request intake
-                # committed just before dying is answered from its record, never submitted twice.
                 body = example_request(surname="CRASH" + chr(ord("A") + n % 26) * (1 + n // 26))
-                retry = {**headers, "Idempotency-Key": f"crash-{n}"}
-                async with asyncio.timeout(60):
-                    while True:
-                        try:
-                            answer = await intake.post("/v1/requests", json=body, headers=retry)
-                        except httpx.TransportError:
-                            await asyncio.sleep(0.2)  # intake is down: back off as a client would
-                            continue
-                        assert answer.status_code == 202, answer.text
-                        accepted.append(answer.json()["request_id"])
-                        return
+                accepted.append(await submit_until_accepted(intake, body, headers, f"crash-{n}", timeout=60))
 
             async def flow() -> None:
                 for n in range(REQUESTS):

@@ -25,6 +25,7 @@ from shared.messaging.provisioning import rabbitmqctl
 from shared.messaging.topology import CONSUMERS, EVENTS_EXCHANGE
 from tests.support.broker import Listener
 from tests.support.requests import example_request
+from tests.support.sponsor import submit_until_accepted
 from tests.support.system import System, eventually
 from tests.support.vhost import BrokerAccess
 
@@ -133,22 +134,7 @@ async def requests_survive(
 
             async def submit(n: int) -> None:
                 body = example_request(surname="FAULT" + chr(ord("A") + n % 26) * (1 + n // 26))
-                retry = {**headers, "Idempotency-Key": f"fault-{n}"}
-                async with asyncio.timeout(90):
-                    while True:
-                        try:
-                            answer = await intake.post("/v1/requests", json=body, headers=retry)
-                        except httpx.TransportError:
-                            await asyncio.sleep(0.2)  # no answer: retry as a sponsor would, same key
-                            continue
-                        if answer.status_code in (429, 503):
-                            # "Try later": after Retry-After (capped: the outage is short), with the same key.
-                            refusals.append(f"{answer.status_code} {answer.text}")
-                            await asyncio.sleep(min(float(answer.headers.get("Retry-After", 0.2)), 0.5))
-                            continue
-                        assert answer.status_code == 202, f"request {n}: {answer.status_code} {answer.text}"
-                        accepted[n] = answer.json()["request_id"]
-                        return
+                accepted[n] = await submit_until_accepted(intake, body, headers, f"fault-{n}", refusals=refusals)
 
             async def flow() -> None:
                 for n in range(REQUESTS):

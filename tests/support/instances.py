@@ -103,8 +103,29 @@ def _tail(path: Path, lines: int = 30) -> str:
         return f"(no {path})"
 
 
+class Restartable:
+    """Start and stop from async tests too (in a thread: requests keep flowing meanwhile), and restart."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def restart(self, down_seconds: float = 0.0) -> None:
+        self.stop()
+        time.sleep(down_seconds)
+        self.start()
+
+    async def astart(self) -> None:
+        await asyncio.to_thread(self.start)
+
+    async def astop(self) -> None:
+        await asyncio.to_thread(self.stop)
+
+
 @dataclass
-class RabbitNode:
+class RabbitNode(Restartable):
     """A RabbitMQ node of a test's own: ``visa-test-…@localhost``, next to the shared ``rabbit@localhost``."""
 
     name: str
@@ -228,17 +249,6 @@ class RabbitNode:
         self.process.wait(timeout=30)
         self.process = None
 
-    def restart(self, down_seconds: float = 0.0) -> None:
-        self.stop()
-        time.sleep(down_seconds)
-        self.start()
-
-    async def astart(self) -> None:
-        await asyncio.to_thread(self.start)
-
-    async def astop(self) -> None:
-        await asyncio.to_thread(self.stop)
-
     def destroy(self, keep_logs_in: Path | None = None) -> None:
         """Stop the node if it runs, and remove its directory (its logs copied to ``keep_logs_in`` first)."""
         try:
@@ -270,7 +280,7 @@ def postgres_bindir() -> Path:
 
 
 @dataclass
-class PostgresCluster:
+class PostgresCluster(Restartable):
     """A PostgreSQL cluster of a test's own on 127.0.0.1:``port``, trust authentication, superuser postgres."""
 
     port: int
@@ -330,17 +340,6 @@ class PostgresCluster:
         """``pg_ctl stop -m fast``: sessions are disconnected, the postmaster exits, the data stays."""
         if self.running:
             self._pg("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", str(timeout), "stop", timeout=timeout + 10)
-
-    def restart(self, down_seconds: float = 0.0) -> None:
-        self.stop()
-        time.sleep(down_seconds)
-        self.start()
-
-    async def astart(self) -> None:
-        await asyncio.to_thread(self.start)
-
-    async def astop(self) -> None:
-        await asyncio.to_thread(self.stop)
 
     def destroy(self, keep_logs_in: Path | None = None) -> None:
         try:
