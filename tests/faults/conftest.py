@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from tests.support.instances import PostgresCluster, RabbitNode
-from tests.support.system import SERVICES, ServiceProcess, System, system_env
+from tests.support.system import SERVICES, System
 from tests.support.vhost import BrokerAccess, SessionUsers, provision_vhost
 
 
@@ -67,19 +67,7 @@ def make_system(tmp_path, redis_url):
     made: list[System] = []
 
     def make(access: BrokerAccess, databases: dict[str, str]) -> System:
-        env = system_env(
-            workdir=tmp_path,
-            amqp_url=access.admin,
-            redis_url=redis_url,
-            namespace="",
-            databases=databases,
-            policy="auto",
-        )
-        # One sponsor submits and polls at a pace no real one would: rate limits are not what is tested here.
-        env.update(VISA_RATE_LIMIT_PER_KEY="100000/minute", VISA_RATE_LIMIT_PER_ADDRESS="100000/minute")
-        running = System(env)
-        for service in SERVICES:
-            running.services[service] = ServiceProcess(service, env, tmp_path / f"{service}.log", access.urls[service])
+        running = System.on(access, workdir=tmp_path, redis_url=redis_url, databases=databases)
         made.append(running)
         return running
 

@@ -85,6 +85,22 @@ class System:
     env: dict[str, str]
     services: dict[str, ServiceProcess] = field(default_factory=dict)
 
+    @classmethod
+    def on(cls, access, *, workdir: Path, redis_url: str, databases: dict[str, str], policy: str = "auto") -> System:
+        """The three services as processes, each as its own broker user of ``access`` (a ``BrokerAccess``)."""
+        env = system_env(
+            workdir=workdir,
+            amqp_url=access.admin,
+            redis_url=redis_url,
+            namespace="",
+            databases=databases,
+            policy=policy,
+        )
+        running = cls(env)
+        for service in SERVICES:
+            running.services[service] = ServiceProcess(service, env, workdir / f"{service}.log", access.urls[service])
+        return running
+
     def cli(self, *args: str) -> str:
         result = subprocess.run(
             [sys.executable, "-m", "services.cli", *args],
