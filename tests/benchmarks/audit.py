@@ -34,6 +34,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from tests.benchmarks.results import write_results
+
 ROOT = Path(__file__).resolve().parents[2]
 console = Console(highlight=False, width=int(os.environ.get("COLUMNS", 110)))
 IDLE_SECONDS = 1.0
@@ -509,7 +511,4 @@ if __name__ == "__main__":
     except KeyboardInterrupt:
         sys.exit("interrupted: vhost and users removed")
     summarize(results)
-    out = ROOT / "var" / "bench" / "audit.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    console.print(f"written to {out}")
+    console.print(f"written to {write_results(results, 'audit')}")

@@ -34,9 +34,10 @@ from rich.console import Console
 from rich.table import Table
 
 from shared.messaging.topology import CONSUMERS
+from tests.benchmarks.results import write_results
 from tests.support.broker import delete_namespace, listen
 from tests.support.requests import example_request
-from tests.support.system import ROOT, SERVICES, ServiceProcess, System, eventually, system_env
+from tests.support.system import SERVICES, ServiceProcess, System, eventually, system_env
 
 LUA = Path(__file__).with_name("submit.lua")
 console = Console(highlight=False, width=int(os.environ.get("COLUMNS", 110)))
@@ -359,7 +360,4 @@ if __name__ == "__main__":
     except (KeyboardInterrupt, asyncio.CancelledError):
         sys.exit("interrupted: services stopped, namespace and databases removed")
     summarize(results)
-    out = ROOT / "var" / "bench" / "last.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    console.print(f"written to {out}")
+    console.print(f"written to {write_results(results, 'last')}")

@@ -103,6 +103,11 @@ def _tail(path: Path, lines: int = 30) -> str:
         return f"(no {path})"
 
 
+def _suffix(label: str) -> str:
+    """A name part of this instance's own: the test's label, if any, and random hex."""
+    return f"{label}-{uuid.uuid4().hex[:8]}" if label else uuid.uuid4().hex[:8]
+
+
 class Restartable:
     """Start and stop from async tests too (in a thread: requests keep flowing meanwhile), and restart."""
 
@@ -139,7 +144,7 @@ class RabbitNode(Restartable):
     @classmethod
     def create(cls, label: str = "") -> RabbitNode:
         owner = _owner("rabbitmq")
-        suffix = f"{label}-{uuid.uuid4().hex[:8]}" if label else uuid.uuid4().hex[:8]
+        suffix = _suffix(label)
         directory = _private_directory(f"visa-rabbit-{suffix}-", owner)
         port, dist_port = free_port(), free_port()
         node = cls(f"visa-test-{suffix}@localhost", port, dist_port, directory, owner)
@@ -292,7 +297,7 @@ class PostgresCluster(Restartable):
     @classmethod
     def create(cls, label: str = "") -> PostgresCluster:
         owner = _owner("postgres")
-        suffix = f"{label}-{uuid.uuid4().hex[:8]}" if label else uuid.uuid4().hex[:8]
+        suffix = _suffix(label)
         directory = _private_directory(f"visa-postgres-{suffix}-", owner)
         cluster = cls(free_port(), directory, owner)
         cluster._pg(
