@@ -31,7 +31,18 @@ tests/asyncapi/node_modules/.package-lock.json: tests/asyncapi/package-lock.json
 run: install
 	.venv/bin/visa run
 
-test: install tests/asyncapi/node_modules/.package-lock.json
+# promtool, for tests/unit/test_deploy_tools.py: Debian's prometheus package unpacked into .tools/prometheus
+# (nothing installed system-wide, no server started). The other deployment tools are dev dependencies (uv).
+PROMTOOL := .tools/prometheus/usr/bin/promtool
+$(PROMTOOL): | $(UV)
+	@command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null || { echo "promtool is missing: unpack Debian's prometheus package into .tools/prometheus, or link a promtool there" >&2; exit 1; }
+	rm -rf .tools/prometheus .tools/prometheus-deb && mkdir -p .tools/prometheus-deb
+	cd .tools/prometheus-deb && { apt-get download prometheus 2>/dev/null || { apt-get update -qq && apt-get download prometheus; }; }
+	dpkg-deb -x .tools/prometheus-deb/prometheus_*.deb .tools/prometheus
+	rm -rf .tools/prometheus-deb
+	$(PROMTOOL) --version >/dev/null
+
+test: install tests/asyncapi/node_modules/.package-lock.json $(PROMTOOL)
 	.venv/bin/pytest
 
 bench: install

@@ -9,9 +9,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Coroutine
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -20,11 +21,13 @@ from rich.console import Console
 
 from services.audit.cli import audit
 from services.broker_cli import broker, broker_url, read_credentials, setup, users_missing
+from services.db_cli import db, refuse_if_behind, upgrade_development_databases
 from services.keys_cli import ensure_development_keys, keys
+from shared.accounts import register
 from shared.contracts import SponsorKind
 from shared.contracts.people import country_code
-from shared.keys import register
-from shared.service import configure_logging
+from shared.contracts.registry import SERVICES
+from shared.observability import configure_logging
 
 app = typer.Typer(help="Diplomatic and official visas for Peru: operate the services.", no_args_is_help=True)
 sponsors = typer.Typer(help="Sponsors: governments, international organizations and ENIEX.", no_args_is_help=True)
@@ -42,13 +45,12 @@ app.add_typer(dead_letters, name="dead-letters")
 app.add_typer(keys, name="keys")
 app.add_typer(broker, name="broker")
 app.add_typer(audit, name="audit")
+app.add_typer(db, name="db")
 console = Console(soft_wrap=True)
 
 
-class Service(StrEnum):
-    intake = "intake"
-    authorization = "authorization"
-    issuance = "issuance"
+# The services, as the registry of the topology names them.
+Service = StrEnum("Service", {service: service for service in SERVICES})
 
 
 def _service(service: Service):
@@ -92,10 +94,11 @@ def _broker_reachable(url: str) -> str | None:
 def serve(service: Service) -> None:
     """Run one service in this process, until SIGTERM or Ctrl-C."""
     settings, build = _service(service)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, service.value)
     if problem := _broker_reachable(settings.amqp_url):
         console.print(f"[red]{service.value}: {problem}[/] (set AMQP_URL)", highlight=False)
         raise typer.Exit(3)
+    refuse_if_behind(service.value)  # the database's schema at the code's head, or a clear refusal
     host, port = _address(service, settings)
     console.print(f"[bold]{service.value}[/] listening on http://{host}:{port}", highlight=False)
     uvicorn.run(
@@ -103,6 +106,7 @@ def serve(service: Service) -> None:
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's records go through configure_logging's handler: JSON off a terminal
         access_log=False,
         timeout_graceful_shutdown=int(settings.visa_graceful_timeout),
     )
@@ -112,7 +116,8 @@ def serve(service: Service) -> None:
 def run() -> None:
     """Run the three services, each as its own process and its own broker user; Ctrl-C stops them all.
 
-    On a new machine it first makes development signing keys and provisions the broker (`visa broker setup`).
+    On a new machine it first makes development signing keys and provisions the broker (`visa broker setup`);
+    each time, it upgrades the services' databases when they are SQLite files (`visa db upgrade`).
     """
     for kid in ensure_development_keys():
         console.print(f"development signing key {kid} created", highlight=False)
@@ -125,6 +130,7 @@ def run() -> None:
                 f"[red]broker setup failed:[/] {error}\nrun `visa broker setup` as the broker's administrator"
             )
             raise typer.Exit(2) from None
+    upgrade_development_databases()  # SQLite only: PostgreSQL's are the operator's (`visa db upgrade`)
     # `visa serve <service>` from the same installation, whichever way this command was started.
     visa = Path(sys.executable).with_name("visa")
     command = [str(visa)] if visa.exists() else [sys.executable, "-m", "services.cli"]
@@ -170,6 +176,17 @@ def run() -> None:
         raise typer.Exit(1)
 
 
+def _registered(registration: Coroutine[Any, Any, tuple[str, str]]) -> tuple[str, str]:
+    """Run an account's registration; a database whose schema is behind is named, with the command to run."""
+    from shared.migrations import SchemaError
+
+    try:
+        return asyncio.run(registration)
+    except SchemaError as error:
+        console.print(f"[red]{error}[/]", highlight=False)
+        raise typer.Exit(3) from None
+
+
 @sponsors.command("add")
 def add_sponsor(
     kind: Annotated[SponsorKind, typer.Option(help="Who formally asks for the visas.")],
@@ -185,10 +202,11 @@ def add_sponsor(
             country = country_code(country)
         except ValueError as error:
             raise typer.BadParameter(str(error), param_hint="--country") from None
-    sponsor_id, key = asyncio.run(
+    sponsor_id, key = _registered(
         register(
             IntakeSettings().intake_database_url,
             SponsorRecord,
+            service="intake",
             prefix="sk",
             name=name,
             kind=kind.value,
@@ -205,8 +223,10 @@ def add_officer(name: Annotated[str, typer.Option(help="The officer's full name.
     from services.authorization.models import Officer
     from services.authorization.settings import AuthorizationSettings
 
-    officer_id, key = asyncio.run(
-        register(AuthorizationSettings().authorization_database_url, Officer, prefix="ok", name=name)
+    officer_id, key = _registered(
+        register(
+            AuthorizationSettings().authorization_database_url, Officer, service="authorization", prefix="ok", name=name
+        )
     )
     console.print(f"officer {officer_id} registered; the API key is shown only once:", highlight=False)
     print(key)
@@ -220,7 +240,9 @@ def add_verifier(
     from services.issuance.models import Verifier
     from services.issuance.settings import IssuanceSettings
 
-    verifier_id, key = asyncio.run(register(IssuanceSettings().issuance_database_url, Verifier, prefix="vk", name=name))
+    verifier_id, key = _registered(
+        register(IssuanceSettings().issuance_database_url, Verifier, service="issuance", prefix="vk", name=name)
+    )
     console.print(f"verifier {verifier_id} registered; the API key is shown only once:", highlight=False)
     print(key)
 
@@ -240,12 +262,15 @@ def add_auditor(
     from services.issuance.settings import IssuanceSettings
 
     async def register_in_both() -> tuple[str, str]:
-        auditor_id, key = await register(IntakeSettings().intake_database_url, IntakeAuditor, prefix="ak", name=name)
+        auditor_id, key = await register(
+            IntakeSettings().intake_database_url, IntakeAuditor, service="intake", prefix="ak", name=name
+        )
         # One identity for the audit tool, whichever service it reads. Should this second step fail, the
         # intake account is inert: its key is never shown; run the command again.
         await register(
             IssuanceSettings().issuance_database_url,
             IssuanceAuditor,
+            service="issuance",
             prefix="ak",
             name=name,
             key=key,
@@ -253,7 +278,7 @@ def add_auditor(
         )
         return auditor_id, key
 
-    auditor_id, key = asyncio.run(register_in_both())
+    auditor_id, key = _registered(register_in_both())
     console.print(
         f"auditor {auditor_id} registered at intake and issuance; the API key is shown only once:", highlight=False
     )
@@ -261,15 +286,15 @@ def add_auditor(
 
 
 def _consumer_queue(service: Service):
-    from shared.messaging import AUTHORIZATION_CASES, INTAKE_STATUS, ISSUANCE_AUTHORIZATIONS, Topology
+    from shared.contracts.registry import role
+    from shared.messaging import Topology
 
     settings, _ = _service(service)
-    consumer = {
-        Service.intake: INTAKE_STATUS,
-        Service.authorization: AUTHORIZATION_CASES,
-        Service.issuance: ISSUANCE_AUTHORIZATIONS,
-    }[service]
-    return broker_url("operator"), Topology(settings.visa_namespace, settings.visa_delivery_limit), consumer
+    return (
+        broker_url("operator"),
+        Topology(settings.visa_namespace, settings.visa_delivery_limit),
+        role(service.value).consumes,
+    )
 
 
 @dead_letters.command("list")
@@ -308,7 +333,8 @@ def export_contract(
     directory: Annotated[Path | None, typer.Option(help="Where to write; default: shared/contracts/schemas.")] = None,
 ) -> None:
     """Write the JSON Schema of every event's data, and of the CloudEvents envelope."""
-    from shared.contracts.schemas import SCHEMA_DIR, export
+    from shared.contracts.export import export
+    from shared.contracts.schemas import SCHEMA_DIR
 
     for path in export(directory or SCHEMA_DIR):
         console.print(str(path), highlight=False)

@@ -9,7 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from shared.contracts.producers import PRODUCERS
+from shared import clock
+from shared.contracts.registry import PRODUCERS
 from shared.settings import CommonSettings
 from shared.signing.store import KeyFiles, KeysMissing
 
@@ -54,7 +55,7 @@ def retire(
     at: Annotated[dt.datetime | None, typer.Option(help="End of validity (UTC); default now.")] = None,
 ) -> None:
     """End a key's validity: it signs nothing after AT; what it signed before stays verifiable."""
-    moment = (at or dt.datetime.now(dt.UTC)).replace(tzinfo=(at.tzinfo if at and at.tzinfo else dt.UTC))
+    moment = (at or clock.current().now()).replace(tzinfo=(at.tzinfo if at and at.tzinfo else dt.UTC))
     try:
         entry = key_files().retire(kid, moment)
     except KeyError as error:

@@ -13,6 +13,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from .settings import async_database_url
 
+# Every constraint and index gets a name a migration can refer to on both dialects. These are PostgreSQL's own
+# default names (and SQLAlchemy's for indexes), so the databases created before the convention keep theirs; a
+# check constraint must be named explicitly. PostgreSQL truncates names past 63 characters in its own way:
+# keep them shorter (tests/integration/test_migrations.py checks it).
+NAMING_CONVENTION = {
+    "pk": "%(table_name)s_pkey",
+    "uq": "%(table_name)s_%(column_0_N_name)s_key",
+    "fk": "%(table_name)s_%(column_0_N_name)s_fkey",
+    "ix": "ix_%(column_0_label)s",
+    "ck": "%(table_name)s_%(constraint_name)s_check",
+}
+
 
 class UTCDateTime(TypeDecorator):
     """A timestamp that is always timezone-aware UTC, on SQLite (which keeps no zone) as on PostgreSQL."""
@@ -77,7 +89,9 @@ class Database:
         return self.engine.dialect.name == "postgresql"
 
     async def create_all(self) -> None:
-        """Create missing tables. Schema migrations are not needed while every table is new in v1."""
+        """Create the missing tables as the models define them today, nothing else: for tests, a fast schema on
+        a fresh database. It never alters a table that exists. Deployments run the migrations instead (``visa db
+        upgrade <service>``, ``shared/migrations.py``), and a service refuses to start on a schema behind them."""
         async with self.engine.begin() as conn:
             for metadata in self.metadata:
                 await conn.run_sync(metadata.create_all)

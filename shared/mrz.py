@@ -1,4 +1,7 @@
-"""ICAO Doc 9303 machine readable visa, format MRV-A (Part 7), and name transliteration (Part 3)."""
+"""ICAO Doc 9303 machine readable visa, format MRV-A (Part 7), and name transliteration (Part 3).
+
+The facts relied on, with ICAO's addresses: docs/domain/mrz.md.
+"""
 
 from __future__ import annotations
 

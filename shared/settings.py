@@ -45,7 +45,14 @@ class CommonSettings(BaseSettings):
         "", description="Prefix of every exchange and queue name: isolates test runs sharing a broker."
     )
     visa_prefetch: int = Field(16, ge=1, le=1000, description="Unacknowledged deliveries per consumer.")
-    visa_delivery_limit: int = Field(5, ge=1, description="Deliveries of one message before it is dead-lettered.")
+    visa_delivery_limit: int = Field(
+        5,
+        ge=1,
+        description=(
+            "Redeliveries of a failing message before it is dead-lettered (the quorum queue's x-delivery-limit: "
+            "it counts returns after the first delivery, so a message is handled at most limit + 1 times)."
+        ),
+    )
     visa_outbox_poll_seconds: float = Field(
         1.0, gt=0, description="How often the outbox relay looks for events left by another process."
     )
@@ -65,6 +72,11 @@ class CommonSettings(BaseSettings):
     )
     visa_max_body_bytes: int = Field(
         1_048_576, ge=1, description="Largest request body accepted (413 beyond it, refused before it is read)."
+    )
+    visa_ready_outbox_max_age_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="/readyz fails while the oldest event not yet confirmed by the broker is older than this.",
     )
     visa_retry_after_seconds: int = Field(
         2, ge=1, description="Retry-After of a 503 answered while the service's database is unreachable."

@@ -1,7 +1,8 @@
 -- Run once by the postgres:16 image on an empty data directory (/docker-entrypoint-initdb.d/),
 -- as the superuser. One database per service, owned by that service's login role, which may
--- connect to its own database only. The services create their tables themselves at start-up
--- (Database.create_all), so each role owns its schema objects and needs nothing more.
+-- connect to its own database only. Each service's tables are made by its migrations, `visa db upgrade
+-- <service>` run as that role (deploy/: a one-shot service or an init container before the service), so
+-- each role owns its schema objects and needs nothing more.
 --
 -- Names are quoted: AUTHORIZATION is a reserved word in PostgreSQL's grammar.
 --

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from enum import StrEnum
 
 from shared.contracts import AuthorizationDenied, AuthorizationGranted, Decision, PersonDecision, RequestSubmitted
 
-from .rules import Assessment, validity
+from .rules import Assessment
 
 
 class CaseState(StrEnum):
@@ -39,10 +38,10 @@ def decide(
     request: RequestSubmitted,
     assessment: Assessment,
     *,
-    today: dt.date,
     officer_denials: Mapping[str, str] | None = None,
 ) -> tuple[PersonDecision, ...]:
-    """Grant each person the rules allow, unless an officer denied them; a broken rule always denies.
+    """Grant each person the rules allow, for the validity the rules found, unless an officer denied them;
+    a broken rule always denies.
 
     ``officer_denials`` maps a person id to the officer's reason (``"*"``: everyone).
     """
@@ -50,18 +49,19 @@ def decide(
     everyone = officer_denials.get("*")
     decisions = []
     for person in request.people:
-        reasons = [str(violation) for violation in assessment.for_person(person.person_id).violations]
+        judged = assessment.for_person(person.person_id)
+        reasons = [str(violation) for violation in judged.violations]
         officer_reason = everyone or officer_denials.get(person.person_id)
         if officer_reason:
             reasons.append(f"officer: {officer_reason}")
-        if reasons:
+        if reasons or judged.validity is None:
             decisions.append(
                 PersonDecision(
                     person_id=person.person_id, decision=Decision.DENIED, reasons=tuple(reasons), person=person
                 )
             )
             continue
-        valid_from, valid_until = validity(request, person, today=today)
+        valid_from, valid_until = judged.validity
         decisions.append(
             PersonDecision(
                 person_id=person.person_id,

@@ -1,6 +1,7 @@
 """The Directorate of Privileges' legal rules, as pure functions: no I/O, no clock (``today`` is given).
 
-Source: the consulate's page (shared/seed/visa-diplomatica-y-oficial.txt) and shared/domain.md.
+Sources: docs/domain/statuses.md (the consulate's page,
+http://www.consulado.pe/es/roma/tramite/Paginas/Visadiplom%C3%A1tica.aspx) and docs/domain/waivers.md.
 Each rule returns the violations it finds and ``assess`` composes them. A violation is a reason to
 deny ("a failed legal rule is a denial with its reason"), not an intake error.
 """
@@ -23,9 +24,9 @@ SHORT_STAY_DAYS = 90
 # clock or time zone, so that nothing intake admitted is ever found implausible here.
 PLAUSIBILITY_SLACK_DAYS = 2
 
-# Seed: consular and diplomatic status "por encargo y a solicitud de su Gobierno"; official status
-# "a solicitud de su Gobierno o de una Organización u Organismo Internacional". ENIEX are named only
-# among the Directorate's functions: their staff likely fall under a status not modelled yet.
+# docs/domain/statuses.md: consular and diplomatic status "por encargo y a solicitud de su Gobierno";
+# official status "a solicitud de su Gobierno o de una Organización u Organismo Internacional". ENIEX are
+# named only among the Directorate's functions: their staff likely fall under a status not modelled yet.
 ENTITLED_SPONSORS: dict[Status, frozenset[SponsorKind]] = {
     Status.DIPLOMATIC_RESIDENT: frozenset({SponsorKind.GOVERNMENT}),
     Status.CONSULAR_RESIDENT: frozenset({SponsorKind.GOVERNMENT}),
@@ -58,6 +59,8 @@ class Violation:
 class PersonAssessment:
     person_id: str
     violations: tuple[Violation, ...]
+    # ``(valid_from, valid_until)`` of the visa the rules allow this person; None when they allow none.
+    validity: tuple[dt.date, dt.date] | None = None
 
     @property
     def eligible(self) -> bool:
@@ -193,8 +196,8 @@ def plausibility(request: RequestSubmitted) -> list[Violation]:
 
 
 def diplomatic_passport(request: RequestSubmitted, person: Person) -> list[Violation]:
-    # Seed: the principal "sea titular de pasaporte diplomático"; the family nucleus only if they
-    # "sean titulares de pasaportes diplomáticos". So only the family members without one fail.
+    # docs/domain/statuses.md: the principal "sea titular de pasaporte diplomático"; the family nucleus
+    # only if they "sean titulares de pasaportes diplomáticos". So only the family members without one fail.
     if request.immigration_status != Status.DIPLOMATIC_RESIDENT or person.passport.type == PassportType.DIPLOMATIC:
         return []
     who = "the official" if person.role == "PRINCIPAL" else "each family member"
@@ -224,8 +227,9 @@ def short_stay(request: RequestSubmitted, person: Person, waivers: WaiverLookup 
     if request.immigration_status != Status.SHORT_STAY:
         return []  # waivers cover short stays only: posted staff still need a resident status
     found = []
-    # Seed: "Procedimiento para solicitar la visa en pasaportes diplomáticos, especiales, oficiales o de
-    # servicio" (laissez-passer too, as in DS 042-2024-RE); ordinary passports go through ordinary visas.
+    # docs/domain/statuses.md: "Procedimiento para solicitar la visa en pasaportes diplomáticos, especiales,
+    # oficiales o de servicio" (laissez-passer too, as in DS 042-2024-RE, docs/domain/waivers.md); ordinary
+    # passports go through ordinary visas.
     if person.passport.type == PassportType.ORDINARY:
         found.append(
             Violation(
@@ -234,7 +238,8 @@ def short_stay(request: RequestSubmitted, person: Person, waivers: WaiverLookup 
                 "covers diplomatic, special, official and service passports and laissez-passer.",
             )
         )
-    # Seed: a passport from a country with a visa suppression treaty needs no visa for a short stay.
+    # docs/domain/waivers.md: a passport from a country with a visa suppression treaty needs no visa for a
+    # short stay.
     entry = waivers.waiver_for(person.nationality, person.passport.type, request.intended_arrival) if waivers else None
     if entry is not None:
         found.append(
@@ -264,7 +269,11 @@ def assess(request: RequestSubmitted, *, today: dt.date, waivers: WaiverLookup |
             *short_stay(request, p, waivers),
         )
 
-    principal = PersonAssessment(request.principal.person_id, own(request.principal))
+    def judged(person: Person, violations: tuple[Violation, ...]) -> PersonAssessment:
+        window = None if violations else validity(request, person, today=today)
+        return PersonAssessment(person.person_id, violations, window)
+
+    principal = judged(request.principal, own(request.principal))
     family = []
     for member in request.family:
         found = own(member)
@@ -277,7 +286,7 @@ def assess(request: RequestSubmitted, *, today: dt.date, waivers: WaiverLookup |
                     f"{_who(request.principal)}, who is not eligible ({reasons}).",
                 ),
             )
-        family.append(PersonAssessment(member.person_id, found))
+        family.append(judged(member, found))
     return Assessment((principal, *family))
 
 

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, status
 from pydantic import BaseModel
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
-from shared.contracts import Decision, NoteVerbale, PassportType, Person, RequestSubmitted, Sponsor
-from shared.contracts.people import existing_country_code
+from shared.contracts import Decision, PassportType
 from shared.http import error_responses
-from shared.keys import authenticated
+from shared.http.auth import authenticated
 
 from . import audit
-from .models import Applicant, SponsorRecord, VisaRequest
+from .models import SponsorRecord, VisaRequest
 from .progress import Status
-from .schema import Accepted, PersonIn, VisaRequestIn
+from .schema import Accepted, VisaRequestIn
+from .usecases import IdempotencyConflict, RequestNotFound
+from .wiring import IntakeDep
 
 # Every route may answer 422 (a refused request), 429 (rate limits) and 503 (database unreachable).
 router = APIRouter(prefix="/v1", responses=error_responses(422, 429, 503))
@@ -29,66 +26,6 @@ router.include_router(audit.router)
 
 
 SponsorDep = Annotated[SponsorRecord, Depends(authenticated(SponsorRecord))]
-
-
-def _person(person_id: str, role: str, data: PersonIn) -> Person:
-    return Person(person_id=person_id, role=role, **data.model_dump())
-
-
-def _submission(request_id: str, sponsor: SponsorRecord, body: VisaRequestIn) -> RequestSubmitted:
-    return RequestSubmitted(
-        request_id=request_id,
-        sponsor=Sponsor(id=sponsor.id, kind=sponsor.kind, name=sponsor.name, country=sponsor.country),
-        immigration_status=body.immigration_status,
-        note_verbale=NoteVerbale(**body.note_verbale.model_dump()),
-        function=body.function,
-        intended_arrival=body.intended_arrival,
-        posting_end=body.posting_end,
-        principal=_person(str(uuid.uuid4()), "PRINCIPAL", body.principal),
-        family=tuple(_person(str(uuid.uuid4()), "FAMILY", member) for member in body.family),
-        submitted_at=dt.datetime.now(dt.UTC),
-    )
-
-
-async def _replay(session, sponsor: SponsorRecord, key: str, fingerprint: str) -> Accepted | None:
-    """The first answer to a request already submitted under this Idempotency-Key, if any."""
-    earlier = await session.scalar(
-        select(VisaRequest).where(VisaRequest.sponsor_id == sponsor.id, VisaRequest.idempotency_key == key)
-    )
-    if earlier is None:
-        return None
-    if earlier.fingerprint != fingerprint:
-        raise HTTPException(409, detail="Idempotency-Key was already used for a different request")
-    return Accepted(request_id=earlier.id, status=Status.SUBMITTED)
-
-
-def _record(
-    submitted: RequestSubmitted, sponsor: SponsorRecord, body: VisaRequestIn, key: str | None, fingerprint: str
-) -> VisaRequest:
-    return VisaRequest(
-        id=submitted.request_id,
-        sponsor_id=sponsor.id,
-        idempotency_key=key,
-        fingerprint=fingerprint,
-        immigration_status=submitted.immigration_status.value,
-        status=Status.SUBMITTED,
-        submitted=body.model_dump(mode="json"),
-        submitted_at=submitted.submitted_at,
-        updated_at=submitted.submitted_at,
-        applicants=[
-            Applicant(
-                person_id=person.person_id,
-                position=position,
-                role=person.role,
-                relationship=person.relationship,
-                surnames=person.surnames,
-                given_names=person.given_names,
-                status=Status.SUBMITTED,
-                reasons=[],
-            )
-            for position, person in enumerate(submitted.people)
-        ],
-    )
 
 
 @router.post(
@@ -101,27 +38,15 @@ def _record(
 async def submit_request(
     body: VisaRequestIn,
     sponsor: SponsorDep,
-    request: Request,
+    intake: IntakeDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Accepted:
     """Accept a formal request; MRE's Directorate of Privileges receives it as ``RequestSubmitted``."""
-    fingerprint = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
-    if idempotency_key:
-        async with request.app.state.db.sessions() as session:
-            if replay := await _replay(session, sponsor, idempotency_key, fingerprint):
-                return replay
     try:
-        async with request.app.state.bus.unit() as uow:
-            submitted = _submission(str(uuid.uuid4()), sponsor, body)
-            uow.session.add(_record(submitted, sponsor, body, idempotency_key, fingerprint))
-            await uow.emit(submitted)
-    except IntegrityError:
-        if not idempotency_key:
-            raise
-        # The same key raced in from a concurrent retry, which won: answer as it was answered.
-        async with request.app.state.db.sessions() as session:
-            return await _replay(session, sponsor, idempotency_key, fingerprint)
-    return Accepted(request_id=submitted.request_id, status=Status.SUBMITTED)
+        request_id = await intake.submit(sponsor, body, idempotency_key)
+    except IdempotencyConflict as error:
+        raise HTTPException(409, detail=str(error)) from None
+    return Accepted(request_id=request_id, status=Status.SUBMITTED)
 
 
 class VisaView(BaseModel):
@@ -183,27 +108,18 @@ def _view(visa_request: VisaRequest) -> RequestView:
 @router.get(
     "/requests/{request_id}", response_model=RequestView, tags=["requests"], responses=error_responses(401, 404)
 )
-async def get_request(request_id: str, sponsor: SponsorDep, request: Request) -> RequestView:
-    async with request.app.state.db.sessions() as session:
-        visa_request = await session.get(VisaRequest, request_id)
-    # Another sponsor's request does not exist, as far as this sponsor can tell.
-    if visa_request is None or visa_request.sponsor_id != sponsor.id:
-        raise HTTPException(404, detail=f"no request {request_id}")
-    return _view(visa_request)
+async def get_request(request_id: str, sponsor: SponsorDep, intake: IntakeDep) -> RequestView:
+    try:
+        return _view(await intake.request_of(sponsor, request_id))
+    except RequestNotFound as error:
+        raise HTTPException(404, detail=str(error)) from None
 
 
 @router.get("/requests", response_model=list[RequestView], tags=["requests"], responses=error_responses(401))
 async def list_requests(
-    sponsor: SponsorDep, request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    sponsor: SponsorDep, intake: IntakeDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> list[RequestView]:
-    async with request.app.state.db.sessions() as session:
-        rows = await session.scalars(
-            select(VisaRequest)
-            .where(VisaRequest.sponsor_id == sponsor.id)
-            .order_by(VisaRequest.submitted_at.desc())
-            .limit(limit)
-        )
-        return [_view(row) for row in rows]
+    return [_view(row) for row in await intake.requests_of(sponsor, limit)]
 
 
 class WaiverAnswer(BaseModel):
@@ -219,22 +135,19 @@ class WaiverAnswer(BaseModel):
 async def visa_waiver(
     nationality: str,
     passport_type: PassportType,
-    request: Request,
+    intake: IntakeDep,
     on: dt.date | None = None,
 ) -> WaiverAnswer:
     """Does a short stay with this passport need a visa? Answered from the treaty list."""
     try:
-        code = existing_country_code(nationality)
+        answer = await intake.waiver(nationality, passport_type, on)
     except ValueError as error:
         raise HTTPException(422, detail=f"nationality: {error}") from None
-    on = on or dt.date.today()
-    treaties = await request.app.state.treaties.current()
-    entry = treaties.waiver_for(code, passport_type, on)
     return WaiverAnswer(
-        nationality=code,
-        passport_type=passport_type,
-        on=on,
-        visa_required=entry is None,
-        treaty=entry.model_dump(mode="json") if entry else None,
-        list_version=treaties.version,
+        nationality=answer.nationality,
+        passport_type=answer.passport_type,
+        on=answer.on,
+        visa_required=answer.treaty is None,
+        treaty=answer.treaty.model_dump(mode="json") if answer.treaty else None,
+        list_version=answer.list_version,
     )

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
-from sqlalchemy import select
 
-from shared.db import keyset_page
 from shared.http import error_responses
-from shared.keys import authenticated
+from shared.http.auth import authenticated
 
-from .models import Auditor, VisaRequest
+from .models import Auditor
 from .progress import Status
+from .wiring import IntakeDep
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -40,13 +39,12 @@ class AuditedRequests(BaseModel):
 @router.get("/requests", response_model=AuditedRequests, responses=error_responses(401))
 async def audit_requests(
     auditor: AuditorDep,
-    request: Request,
+    intake: IntakeDep,
     after: Annotated[str | None, Query(max_length=36, description="The last request_id already read.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> AuditedRequests:
     """Every request with each person's status, as sponsors see them, ordered by request_id."""
-    async with request.app.state.db.sessions() as session:
-        page, cursor = await keyset_page(session, select(VisaRequest), VisaRequest.id, after, limit)
+    page, cursor = await intake.requests_page(after, limit)
     return AuditedRequests(
         requests=[
             AuditedRequest(

@@ -21,6 +21,7 @@ from pydantic import (
     field_validator,
 )
 
+from shared import clock
 from shared.contracts import ImmigrationStatus, NoteVerbale, Passport, Relationship, Sex
 from shared.contracts.people import (
     ARRIVAL_HORIZON_YEARS,
@@ -41,7 +42,7 @@ RESIDENT_STATUSES = {
 
 def _plausible() -> Plausibility:
     # The bounds and their reasons: docs/plausibility.md.
-    return Plausibility(dt.date.today())
+    return Plausibility(clock.current().today())
 
 
 def _refuse(problem: str | None) -> None:
@@ -50,21 +51,21 @@ def _refuse(problem: str | None) -> None:
 
 
 def _born(value: dt.date) -> dt.date:
-    if value >= dt.date.today():
+    if value >= clock.current().today():
         raise ValueError("must be in the past")
     _refuse(_plausible().date_of_birth(value))
     return value
 
 
 def _note_dated(value: dt.date) -> dt.date:
-    if value > dt.date.today():
+    if value > clock.current().today():
         raise ValueError("cannot be in the future")
     _refuse(_plausible().note_verbale_date(value))
     return value
 
 
 def _expires(value: dt.date) -> dt.date:
-    if value <= dt.date.today():
+    if value <= clock.current().today():
         raise ValueError("must be in the future: the passport has expired")
     _refuse(_plausible().passport_expiry(value))
     return value
@@ -124,7 +125,7 @@ class VisaRequestIn(_Strict):
     @field_validator("intended_arrival")
     @classmethod
     def _arrival(cls, value: dt.date) -> dt.date:
-        if value < dt.date.today():
+        if value < clock.current().today():
             raise ValueError("cannot be in the past")
         _refuse(_plausible().intended_arrival(value))
         return value
@@ -140,7 +141,7 @@ class VisaRequestIn(_Strict):
         if arrival is not None and value <= arrival:
             raise ValueError("must be after intended_arrival")
         # An arrival refused above is judged as the latest plausible one: posting_end is still named.
-        _refuse(_plausible().posting_end(value, arrival or add_years(dt.date.today(), ARRIVAL_HORIZON_YEARS)))
+        _refuse(_plausible().posting_end(value, arrival or add_years(clock.current().today(), ARRIVAL_HORIZON_YEARS)))
         return value
 
 

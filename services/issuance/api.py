@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from shared.http import error_responses, limited_per_account
-from shared.keys import authenticated
+from shared.http.auth import authenticated
 
 from . import audit
-from .models import Verifier, Visa
-from .visas import Standing, standing
-
-log = logging.getLogger("visa.issuance")
+from .models import Verifier
+from .usecases import VisaNotFound
+from .visas import Standing
+from .wiring import ConsulateDep
 
 # Every route may answer 422 (a refused request), 429 (rate limits) and 503 (database unreachable).
 router = APIRouter(prefix="/v1", responses=error_responses(422, 429, 503))
@@ -54,21 +52,15 @@ VerifierDep = Annotated[
 
 
 @router.get("/visas/{number}", response_model=VisaView, tags=["visas"], responses=error_responses(401, 404))
-async def verify_visa(number: str, verifier: VerifierDep, request: Request) -> VisaView:
-    async with request.app.state.db.sessions() as session:
-        visa = await session.scalar(select(Visa).where(Visa.number == number.strip().upper()))
-    if visa is None:
-        # Who asked, not whom: a number that was never issued names nobody.
-        log.warning("visa lookup of a number never issued here (%.16r) by verifier %s", number, verifier.id)
-        raise HTTPException(404, detail=f"no visa numbered {number!r} was issued by this post")
+async def verify_visa(number: str, verifier: VerifierDep, consulate: ConsulateDep) -> VisaView:
+    try:
+        found = await consulate.verify(number, verifier_id=verifier.id)
+    except VisaNotFound as error:
+        raise HTTPException(404, detail=str(error)) from None
+    visa = found.visa
     return VisaView(
         number=visa.number,
-        standing=standing(
-            valid_from=visa.valid_from,
-            valid_until=visa.valid_until,
-            cancelled=visa.cancelled_at is not None,
-            on=dt.date.today(),
-        ),
+        standing=found.standing,
         request_id=visa.request_id,
         authorization_id=visa.authorization_id,
         person_id=visa.person_id,

@@ -4,27 +4,27 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from shared.contracts import AuthorizationGranted, AuthorizationRevoked
+from shared.clock import SYSTEM, Clock
+from shared.contracts.registry import ISSUANCE
 from shared.db import Database
-from shared.messaging import ISSUANCE_AUTHORIZATIONS, Bus, messaging_metadata
+from shared.messaging import Bus, messaging_metadata
 from shared.service import create_app
 
 from .api import router
-from .handlers import Issuance
 from .models import Base
 from .settings import IssuanceSettings
+from .usecases import Consulate
 
 
-def build(settings: IssuanceSettings | None = None) -> FastAPI:
+def build(settings: IssuanceSettings | None = None, *, clock: Clock = SYSTEM) -> FastAPI:
     settings = settings or IssuanceSettings()
     db = Database(settings.issuance_database_url, Base.metadata, messaging_metadata)
-    bus = Bus(settings, db, service="issuance")
-    issuance = Issuance(settings.issuance_visa_prefix)
-    # Only authorization events: the consulate issues nothing MRE has not authorized.
-    bus.subscribe(
-        ISSUANCE_AUTHORIZATIONS,
-        {AuthorizationGranted: issuance.on_granted, AuthorizationRevoked: issuance.on_revoked},
+    bus = Bus(settings, db, service=ISSUANCE.service, clock=clock)
+    consulate = Consulate(reads=db.sessions, visa_prefix=settings.issuance_visa_prefix, clock=clock)
+    bus.consume(ISSUANCE, consulate.handlers())
+    app = create_app(
+        title="Visa issuance (consulate)", service=ISSUANCE.service, db=db, bus=bus, settings=settings, clock=clock
     )
-    app = create_app(title="Visa issuance (consulate)", db=db, bus=bus, settings=settings)
+    app.state.consulate = consulate
     app.include_router(router)
     return app

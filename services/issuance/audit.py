@@ -5,15 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
-from sqlalchemy import select
 
-from shared.db import keyset_page
 from shared.http import error_responses
-from shared.keys import authenticated
+from shared.http.auth import authenticated
 
-from .models import Auditor, Visa
+from .models import Auditor
+from .wiring import ConsulateDep
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -41,15 +40,12 @@ class AuditedVisas(BaseModel):
 @router.get("/visas", response_model=AuditedVisas, responses=error_responses(401))
 async def audit_visas(
     auditor: AuditorDep,
-    request: Request,
+    consulate: ConsulateDep,
     after: Annotated[str | None, Query(max_length=9, description="The last visa number already read.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> AuditedVisas:
     """Every visa this post issued, cancelled or not, ordered by number."""
-    # A row gets its number in the transaction that inserts it, so committed rows all have one.
-    query = select(Visa).where(Visa.number.is_not(None))
-    async with request.app.state.db.sessions() as session:
-        page, cursor = await keyset_page(session, query, Visa.number, after, limit)
+    page, cursor = await consulate.visas_page(after, limit)
     return AuditedVisas(
         visas=[
             AuditedVisa(

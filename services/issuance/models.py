@@ -7,12 +7,12 @@ import datetime as dt
 from sqlalchemy import JSON, BigInteger, Date, Integer, MetaData, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import UTCDateTime
-from shared.keys import KeyHolder
+from shared.accounts import KeyHolder
+from shared.db import NAMING_CONVENTION, UTCDateTime
 
 
 class Base(DeclarativeBase):
-    metadata = MetaData()
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class Visa(Base):

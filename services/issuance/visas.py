@@ -1,14 +1,19 @@
-"""Pure rules of a visa's life at the consulate: its number, its MRZ, its standing on a given day."""
+"""Pure rules of a visa's life at the consulate: which visas a grant yields and a revocation cancels, their
+number, their MRZ, their standing on a given day."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol, TypeVar
 
 from shared import mrz
-from shared.contracts import ImmigrationStatus, Person
+from shared.contracts import Decision, ImmigrationStatus, Person, PersonDecision
+from shared.contracts.events import revocation_concerns
 
-# The MRZ's second letter is at each State's discretion (Doc 9303 Part 7): one per status.
+# The MRZ's second letter is at each State's discretion (Doc 9303 Part 7, docs/domain/mrz.md): one per status.
 TYPE_LETTERS = {
     ImmigrationStatus.DIPLOMATIC_RESIDENT: "D",
     ImmigrationStatus.CONSULAR_RESIDENT: "C",
@@ -56,3 +61,68 @@ def standing(*, valid_from: dt.date, valid_until: dt.date, cancelled: bool, on: 
     if on < valid_from:
         return Standing.NOT_YET_VALID
     return Standing.VALID
+
+
+class MissingValidity(ValueError):
+    """A grant without the validity of a person's visa: no retry can mend it."""
+
+
+class Numbered(Protocol):
+    person_id: str
+    number: str | None
+
+
+V = TypeVar("V", bound=Numbered)
+
+
+class Revocations(Protocol):
+    """What a revocation names (``AuthorizationRevoked`` and its stored record both fit)."""
+
+    person_ids: Sequence[str]
+    visa_numbers: Sequence[str]
+
+
+@dataclass(frozen=True)
+class VisaTerms:
+    """One visa to issue: whom for, and from when to when."""
+
+    person: Person
+    valid_from: dt.date
+    valid_until: dt.date
+
+    @property
+    def person_id(self) -> str:
+        return self.person.person_id
+
+
+def revokes(revocation: Revocations, person_id: str, visa_number: str | None = None) -> bool:
+    return revocation_concerns(revocation.person_ids, revocation.visa_numbers, person_id, visa_number)
+
+
+def visas_to_issue(
+    decisions: Iterable[PersonDecision], revocations: Iterable[Revocations]
+) -> tuple[list[VisaTerms], list[str]]:
+    """The visas a grant yields given the revocations already known, and the people withheld by them.
+
+    Only granted people get a visa; it never outlives the passport. A revocation that arrived before its
+    grant (events about one authorization may cross) withholds the people it covers.
+    """
+    revocations = list(revocations)
+    issue, withheld = [], []
+    for decision in decisions:
+        if decision.decision is not Decision.GRANTED:
+            continue
+        if decision.valid_from is None or decision.valid_until is None:
+            raise MissingValidity(f"grant for {decision.person_id} carries no validity")
+        if any(revokes(revocation, decision.person_id) for revocation in revocations):
+            withheld.append(decision.person_id)
+            continue
+        person = decision.person
+        issue.append(VisaTerms(person, decision.valid_from, min(decision.valid_until, person.passport.expires_on)))
+    return issue, withheld
+
+
+def visas_to_cancel(revocation: Revocations, standing_visas: Iterable[V]) -> list[V]:
+    """Which of the visas still standing under an authorization a revocation cancels (``person_id``,
+    ``number`` of each)."""
+    return [visa for visa in standing_visas if revokes(revocation, visa.person_id, visa.number)]

@@ -1,4 +1,5 @@
-"""The AsyncAPI 3.0 document of ``visa.events``: one channel per routing key, one message per event type.
+"""The AsyncAPI 3.0 document of ``visa.events``: one channel per routing key, one message per event type, and
+who sends and who receives each, from the registry of the topology (``registry.py``).
 
 Payload schemas are the committed JSON Schemas beside it (``schemas/``), referenced by relative path, so
 the two never disagree; ``visa contract export`` writes both.
@@ -10,7 +11,7 @@ from importlib.metadata import version
 
 from .envelope import CONTENT_TYPE
 from .events import EVENT_MODELS
-from .producers import producer_of
+from .registry import ROLES, producer_of
 from .schemas import ENVELOPE
 
 AMQP_BINDING = "0.3.0"
@@ -64,6 +65,16 @@ def document() -> dict:
             # consumers acknowledge (FastStream's own model of this binding also requires ``ack``).
             "bindings": {"amqp": {"deliveryMode": 2, "mandatory": True, "ack": True, "bindingVersion": AMQP_BINDING}},
         }
+    for role in ROLES.values():
+        for model in role.handles:
+            name, key = _message_name(model.event_type), model.routing_key
+            operations[f"{role.service}Receives{name}"] = {
+                "action": "receive",
+                "channel": {"$ref": f"#/channels/{key}"},
+                "messages": [{"$ref": f"#/channels/{key}/messages/{name}"}],
+                "summary": f"{role.service} consumes {model.event_type} from its queue {role.consumes.name}",
+                "bindings": {"amqp": {"ack": True, "bindingVersion": AMQP_BINDING}},
+            }
     return {
         "asyncapi": "3.0.0",
         "info": {

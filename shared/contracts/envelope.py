@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared import clock
+
 from .events import EVENT_MODELS, EventData
 
 CONTENT_TYPE = "application/cloudevents+json"
@@ -24,15 +26,19 @@ class Envelope(BaseModel):
     id: str = Field(default_factory=lambda: str(uuid.uuid4()))
     source: str
     type: str
-    time: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    time: dt.datetime = Field(default_factory=lambda: clock.current().now())
     subject: str
     datacontenttype: Literal["application/json"] = "application/json"
     data: dict[str, Any]
     correlationid: str
     causationid: str | None = None
+    # CloudEvents distributed-tracing extension: the W3C trace context of the span that caused the event.
+    traceparent: str | None = Field(None, pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
     @classmethod
-    def wrap(cls, data: EventData, *, source: str, causation: Envelope | None = None) -> Envelope:
+    def wrap(
+        cls, data: EventData, *, source: str, causation: Envelope | None = None, traceparent: str | None = None
+    ) -> Envelope:
         request_id = data.request_id  # type: ignore[attr-defined]
         return cls(
             source=source,
@@ -41,6 +47,7 @@ class Envelope(BaseModel):
             data=data.model_dump(mode="json"),
             correlationid=causation.correlationid if causation else request_id,
             causationid=causation.id if causation else None,
+            traceparent=traceparent,
         )
 
     @property

@@ -41,6 +41,7 @@ class Sex(StrEnum):
 
 
 class Relationship(StrEnum):
+    # What the sponsor declares; no rule judges it. Who counts as family, and the sources: docs/domain/statuses.md.
     SPOUSE = "SPOUSE"
     PARTNER = "PARTNER"
     CHILD = "CHILD"
@@ -64,7 +65,7 @@ CountryCode = Annotated[str, AfterValidator(country_code)]
 # Codes that exist: ISO 3166-1 alpha-3 as pycountry ships it, ICAO's "D" for Germany, and the ICAO Doc 9303
 # Part 3 codes of documents a diplomat or official may travel on: the United Nations and its agencies,
 # other international organizations, the EU, the British variants, stateless persons and refugees
-# (docs/plausibility.md). "XXX" (unspecified nationality) is not among them.
+# (docs/plausibility.md, docs/domain/mrz.md). "XXX" (unspecified nationality) is not among them.
 ICAO_CODES = frozenset(
     {"D", "UNO", "UNA", "UNK", "EUE", "GBD", "GBN", "GBO", "GBP", "GBS", "XXA", "XXB", "XXC"}
     | {"XBA", "XIM", "XCC", "XCE", "XCO", "XEC", "XPO", "XES", "XMP", "XOM", "XDC"}

@@ -1,7 +1,7 @@
 """JSON Schemas of every event's ``data``: the contract integrators code against.
 
 The committed files under ``schemas/`` are checked against the models by the tests, so a change to an
-event cannot slip in unnoticed: regenerate with ``visa contract export`` and let the diff be reviewed.
+event cannot slip in unnoticed: regenerate with ``visa contract export`` (``export.py``) and let the diff be reviewed.
 A change that would break a consumer of a published schema gets a new type (``….v2``) instead.
 """
 
@@ -30,18 +30,3 @@ def event_schemas() -> dict[str, dict]:
 
 def render(schema: dict) -> str:
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def export(directory: Path = SCHEMA_DIR) -> list[Path]:
-    """Write every schema into ``directory``, and the AsyncAPI document that references them beside it."""
-    from .asyncapi import document
-
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for stem, schema in event_schemas().items():
-        path = directory / f"{stem}.json"
-        path.write_text(render(schema))
-        written.append(path)
-    asyncapi = directory.parent / ASYNCAPI
-    asyncapi.write_text(render(document()))
-    return [*written, asyncapi]

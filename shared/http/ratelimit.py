@@ -32,7 +32,7 @@ from .errors import send_error
 log = logging.getLogger("visa.http")
 
 # Probes of the orchestrator: never throttled, so that a flood cannot make a healthy replica look dead.
-UNLIMITED_PATHS = frozenset({"/healthz", "/readyz"})
+UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 @dataclass(frozen=True)

@@ -5,21 +5,32 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 
+import orjson
 from aiormq.exceptions import AMQPError
 from faststream.exceptions import RejectMessage
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
+from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
+from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.contracts import CONTENT_TYPE, Envelope, EventData, UnknownEventType
-from shared.contracts.producers import owned_types, source_of
+from shared import clock as clocks
+from shared.contracts import CONTENT_TYPE, EVENT_MODELS, Envelope, EventData, UnknownEventType
+from shared.contracts.registry import Role, owned_types, source_of
 from shared.db import Database
+from shared.observability import Observability, traceparent_now
+from shared.observability.logs import about_request, bind_request
+from shared.observability.metrics import DEAD_LETTERED, DUPLICATE, HANDLED, IGNORED, RETRIED
+from shared.observability.tracing import context_of
 from shared.privacy import failure_kind
 from shared.settings import CommonSettings
 from shared.signing import SignatureRejected, SigningKey
@@ -45,7 +56,8 @@ class UnitOfWork:
     async def emit(self, data: EventData) -> Envelope:
         if self.signer is None:
             raise RuntimeError(f"{self.source} owns no event type: it may not emit {data.event_type}")
-        envelope = signed(Envelope.wrap(data, source=self.source, causation=self.cause), self.signer)
+        envelope = Envelope.wrap(data, source=self.source, causation=self.cause, traceparent=traceparent_now())
+        envelope = signed(envelope, self.signer)
         await stage(self.session, envelope)
         self.emitted.append(envelope)
         return envelope
@@ -68,8 +80,11 @@ class PoisonEvent(Exception):
 
 
 class Bus:
-    def __init__(self, settings: CommonSettings, db: Database, *, service: str) -> None:
+    def __init__(
+        self, settings: CommonSettings, db: Database, *, service: str, clock: clocks.Clock = clocks.SYSTEM
+    ) -> None:
         self.db = db
+        self.clock = clock
         self.service = service
         self.source = source_of(service)
         self.topology = Topology(settings.visa_namespace, settings.visa_delivery_limit)
@@ -77,8 +92,14 @@ class Bus:
         self.ring = RingFile(settings.visa_keyring)
         keys = KeyFiles(settings.visa_keyring, settings.visa_signing_keys)
         self.signer = keys.signing_key(service) if owned_types(service) else None
+        self.observability = Observability(service)
+        self.metrics = self.observability.metrics
         self.broker = RabbitBroker(
             settings.amqp_url,
+            middlewares=(
+                RabbitPrometheusMiddleware(registry=self.metrics.registry, app_name=service),
+                RabbitTelemetryMiddleware(tracer_provider=self.observability.tracer_provider),
+            ),
             default_channel=Channel(
                 prefetch_count=settings.visa_prefetch, publisher_confirms=True, on_return_raises=True
             ),
@@ -102,6 +123,17 @@ class Bus:
             self.relay.notify()
 
     async def _publish(self, row) -> None:
+        # Published in the trace of the request that staged it (its CloudEvent's traceparent), not the relay's.
+        parent = context_of(orjson.loads(row.body).get("traceparent"))
+        token = otel_context.attach(parent) if parent is not None else None
+        try:
+            await self._send(row)
+        finally:
+            if token is not None:
+                otel_context.detach(token)
+        self.metrics.published.labels(self.service, row.event_type).inc()
+
+    async def _send(self, row) -> None:
         await self.broker.publish(
             row.body,
             exchange=self.topology.events_passive,
@@ -114,40 +146,76 @@ class Bus:
             content_type=CONTENT_TYPE,
         )
 
-    def subscribe(self, consumer: ConsumerQueue, handlers: dict[type[EventData], Handler]) -> None:
+    def consume(self, role: Role, handlers: Mapping[type[EventData], Handler]) -> None:
+        """Consume ``role``'s queue with one use case per event type the registry says it handles."""
+        if role.service != self.service:
+            raise ValueError(f"{self.service} cannot consume {role.service}'s queue")
+        if set(handlers) != set(role.handles):
+            missing = {m.__name__ for m in role.handles} ^ {m.__name__ for m in handlers}
+            raise ValueError(f"{self.service}'s handlers and the registry disagree on {sorted(missing)}")
+        self.subscribe(role.consumes, handlers)
+
+    def subscribe(self, consumer: ConsumerQueue, handlers: Mapping[type[EventData], Handler]) -> None:
         """Consume ``consumer``'s queue; each event type known to ``handlers`` is handled exactly once."""
         self.consumers.append(consumer)
         name = f"{self.service}:{consumer.name}"
 
+        queue, settled = consumer.name, self.metrics.settled
+
         async def on_message(message: RabbitMessage) -> None:
+            with clocks.using(self.clock), about_request(None):
+                await handle(message)
+
+        async def handle(message: RabbitMessage) -> None:
+            # The AMQP type until the event is read: a label only when it names a known type (a forger's
+            # inventions would grow the metric without bound).
+            event_type = getattr(message.raw_message, "type", None)
+            event_type = event_type if event_type in EVENT_MODELS else "unknown"
             try:
                 envelope = Envelope.model_validate(self.verified(message.body))
+                event_type = envelope.type
+                bind_request(envelope.subject)
                 handler = handlers.get(envelope.model_class())
                 if handler is None:
                     log.debug("%s ignores %s", name, envelope.type)
+                    settled(queue, event_type, IGNORED)
                     return
                 data = envelope.payload()
             except UnknownEventType as unknown:
                 log.debug("%s ignores unknown event type %s", name, unknown)
+                settled(queue, event_type, IGNORED)
                 return
             except SignatureRejected as forged:
                 # Not proven to come from the service that owns its type: nothing may come of it.
                 log.error("%s dead-letters message %s: signature %s", name, message.message_id, forged)
+                settled(queue, event_type, DEAD_LETTERED)
                 raise RejectMessage(requeue=False) from forged
             except (ValueError, ValidationError) as invalid:
                 # Poison: no retry can fix it. The queue dead-letters it for an operator to inspect.
                 log.error("%s dead-letters message %s: %s", name, message.message_id, _reason(invalid))
+                settled(queue, event_type, DEAD_LETTERED)
                 raise RejectMessage(requeue=False) from invalid
+            with self._span(f"{queue} handle {envelope.type}", envelope):
+                await handled(message, envelope, handler, data)
+
+        async def handled(message: RabbitMessage, envelope: Envelope, handler: Handler, data: EventData) -> None:
             while True:
+                started = time.perf_counter()
                 try:
                     async with self.unit(cause=envelope) as uow:
-                        if await first_delivery(uow.session, name, envelope):
+                        first = await first_delivery(uow.session, name, envelope)
+                        if first:
                             await handler(uow, data)
                         else:
                             log.debug("%s already handled %s", name, envelope.id)
+                    settled(queue, envelope.type, HANDLED if first else DUPLICATE)
+                    self.metrics.handler_seconds.labels(self.service, queue, envelope.type).observe(
+                        time.perf_counter() - started
+                    )
                     return
                 except PoisonEvent as poison:
                     log.error("%s dead-letters event %s: %s", name, envelope.id, poison)
+                    settled(queue, envelope.type, DEAD_LETTERED)
                     raise RejectMessage(requeue=False) from poison
                 except Exception as error:
                     if await self._database_reachable():
@@ -157,6 +225,7 @@ class Bus:
                             "%s failed on %s (attempt %d): %s", name, envelope.id, attempt + 1, failure_kind(error)
                         )
                         log.debug("%s failure on %s", name, envelope.id, exc_info=True)
+                        settled(queue, envelope.type, RETRIED)
                         await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
                         raise RejectMessage(requeue=True) from error
                     # The database is down: no event is at fault, so none spends its delivery limit.
@@ -171,6 +240,26 @@ class Bus:
             ack_policy=AckPolicy.REJECT_ON_ERROR,
             title=name,
         )(on_message)
+
+    @contextmanager
+    def _span(self, name: str, envelope: Envelope) -> Iterator[None]:
+        """The span of one event's handling: in the trace the event carries (the request's), as a child of
+        FastStream's consumer span when that one is already in it."""
+        current = trace.get_current_span().get_span_context()
+        carried = context_of(envelope.traceparent)
+        parent = None
+        if carried is not None:
+            carried_trace = trace.get_current_span(carried).get_span_context().trace_id
+            parent = None if current.is_valid and current.trace_id == carried_trace else carried
+        attributes = {
+            "messaging.message.id": envelope.id,
+            "cloudevents.event_type": envelope.type,
+            "visa.request_id": envelope.subject,
+        }
+        with self.observability.tracer.start_as_current_span(
+            name, context=parent, kind=trace.SpanKind.CONSUMER, attributes=attributes
+        ):
+            yield
 
     def verified(self, body: bytes) -> dict:
         """The event in ``body`` once its signature holds; raises ``SignatureRejected`` or ``ValueError``."""

@@ -11,21 +11,25 @@ import datetime as dt
 from sqlalchemy import (
     BigInteger,
     Column,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
     String,
     Table,
+    func,
     insert,
     select,
+    text,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import clock
 from shared.contracts import Envelope
-from shared.db import UTCDateTime
+from shared.db import NAMING_CONVENTION, UTCDateTime
 
-messaging_metadata = MetaData()
+messaging_metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 outbox = Table(
     "outbox",
@@ -37,7 +41,16 @@ outbox = Table(
     Column("correlation_id", String(64), nullable=False),
     Column("body", LargeBinary, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
-    Column("published_at", UTCDateTime(), nullable=True, index=True),
+    Column("published_at", UTCDateTime(), nullable=True),
+    # The backlog alone, in the order the relay reads it (relay.py: by seq, the oldest first), with each row's
+    # age for ``backlog``; a published row leaves it (migration 0002).
+    Index(
+        "ix_outbox_unpublished",
+        "seq",
+        "created_at",
+        postgresql_where=text("published_at IS NULL"),
+        sqlite_where=text("published_at IS NULL"),
+    ),
 )
 
 inbox = Table(
@@ -51,7 +64,7 @@ inbox = Table(
 
 
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    return clock.current().now()
 
 
 async def stage(session: AsyncSession, envelope: Envelope) -> None:
@@ -66,6 +79,21 @@ async def stage(session: AsyncSession, envelope: Envelope) -> None:
             created_at=now(),
         )
     )
+
+
+async def backlog(session: AsyncSession) -> tuple[int, dt.datetime | None]:
+    """How many staged events the broker has not confirmed yet, and when the oldest of them was staged."""
+    row = (
+        await session.execute(
+            select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.published_at.is_(None))
+        )
+    ).one()
+    oldest = row[1]
+    if isinstance(oldest, str):  # SQLite returns an aggregate's timestamp as text
+        oldest = dt.datetime.fromisoformat(oldest)
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=dt.UTC)
+    return row[0], oldest
 
 
 async def first_delivery(session: AsyncSession, consumer: str, envelope: Envelope) -> bool:

@@ -16,37 +16,29 @@ from dataclasses import dataclass
 
 from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
 
+from shared.contracts.registry import AUTHORIZATION, CONSUMERS, INTAKE, ISSUANCE, ConsumerQueue
+
+__all__ = [
+    "AUTHORIZATION_CASES",
+    "CONSUMERS",
+    "DEAD_LETTER_EXCHANGE",
+    "EVENTS_EXCHANGE",
+    "EVENT_LOG",
+    "INTAKE_STATUS",
+    "ISSUANCE_AUTHORIZATIONS",
+    "ConsumerQueue",
+    "Topology",
+]
+
 EVENTS_EXCHANGE = "visa.events"
 DEAD_LETTER_EXCHANGE = "visa.dead-letter"
 EVENT_LOG = "visa.event-log"
 
 
-@dataclass(frozen=True)
-class ConsumerQueue:
-    """A consumer's queue and the routing keys it is bound with."""
-
-    name: str
-    bindings: tuple[str, ...]
-
-    def accepts(self, routing_key: str) -> bool:
-        """Whether an event published with ``routing_key`` reaches this queue (AMQP topic matching)."""
-        return any(_topic_match(pattern.split("."), routing_key.split(".")) for pattern in self.bindings)
-
-
-def _topic_match(pattern: list[str], words: list[str]) -> bool:
-    if not pattern:
-        return not words
-    head, rest = pattern[0], pattern[1:]
-    if head == "#":
-        return any(_topic_match(rest, words[i:]) for i in range(len(words) + 1))
-    return bool(words) and head in ("*", words[0]) and _topic_match(rest, words[1:])
-
-
-# The Directorate's cases: the requests it decides, and the visas issued under its authorizations.
-AUTHORIZATION_CASES = ConsumerQueue("authorization.cases", ("visa.request.submitted", "visa.issued"))
-ISSUANCE_AUTHORIZATIONS = ConsumerQueue("issuance.authorizations", ("visa.authorization.*",))
-INTAKE_STATUS = ConsumerQueue("intake.request-status", ("visa.authorization.*", "visa.issued", "visa.cancelled"))
-CONSUMERS = (AUTHORIZATION_CASES, ISSUANCE_AUTHORIZATIONS, INTAKE_STATUS)
+# Each service's queue, from the one registry of who publishes and consumes what.
+AUTHORIZATION_CASES = AUTHORIZATION.consumes
+ISSUANCE_AUTHORIZATIONS = ISSUANCE.consumes
+INTAKE_STATUS = INTAKE.consumes
 
 
 @dataclass(frozen=True)

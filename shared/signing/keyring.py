@@ -12,7 +12,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from shared.contracts.producers import owned_types, source_of
+from shared.contracts.registry import owned_types, source_of
 
 from .canonical import SIGNATURE, SIGNATURE_KEY_ID, canonical_form, quick_canonical_form
 

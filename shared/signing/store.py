@@ -13,6 +13,8 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from shared import clock
+
 from .keyring import KeyEntry, KeyRing, SigningKey
 
 
@@ -52,7 +54,7 @@ class KeyFiles:
         Older keys stay in the ring, so the events they signed stay verifiable (rotation).
         """
         ring = read_ring(self.ring_path) if self.ring_path.exists() else KeyRing()
-        key, entry = SigningKey.generate(service, now or dt.datetime.now(dt.UTC))
+        key, entry = SigningKey.generate(service, now or clock.current().now())
         self.private_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.private_dir, 0o700)
         descriptor = os.open(self.private_dir / f"{key.kid}.pem", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -73,7 +75,7 @@ class KeyFiles:
     def signing_key(self, service: str, now: dt.datetime | None = None) -> SigningKey:
         """``service``'s newest key valid now whose private half is here."""
         ring = read_ring(self.ring_path)
-        for entry in ring.newest(service, now or dt.datetime.now(dt.UTC)):
+        for entry in ring.newest(service, now or clock.current().now()):
             pem = self.private_dir / f"{entry.kid}.pem"
             if pem.exists():
                 return SigningKey.from_pem(entry.kid, pem.read_bytes())

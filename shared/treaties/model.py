@@ -1,7 +1,8 @@
 """The visa-waiver treaty list: versioned reference data, not code.
 
 Treaties change by decree, so the list ships as data (``data/treaties.json``)
-and every service compares versions to know which list is newest.
+and every service compares versions to know which list is newest. Each entry's
+instrument and public source: docs/domain/waivers.md.
 """
 
 from __future__ import annotations

@@ -162,7 +162,7 @@ async def publish_all(access, files, requests: int) -> dict[str, Any]:
     import aio_pika
 
     from shared.contracts import CONTENT_TYPE, EVENT_MODELS, Envelope
-    from shared.contracts.producers import PRODUCERS
+    from shared.contracts.registry import PRODUCERS
     from shared.messaging.topology import EVENTS_EXCHANGE
     from tests.support.histories import Signers
 

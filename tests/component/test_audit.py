@@ -18,11 +18,10 @@ from services import cli
 from services.audit.records import AuditReadError, fetch_requests, fetch_visas
 from services.intake.models import Auditor as IntakeAuditor
 from services.issuance.models import Auditor as IssuanceAuditor
+from shared.accounts import key_hash, register
 from shared.contracts import VisaCancelled, VisaIssued
-from shared.keys import key_hash, register
+from tests.support.components import Service, System, bearer, pump
 from tests.support.requests import passport, spouse, visa_request
-
-from .conftest import Service, System, bearer, pump
 
 INTAKE, ISSUANCE = "/v1/audit/requests", "/v1/audit/visas"
 VISA_FIELDS = {
@@ -42,10 +41,13 @@ VISA_FIELDS = {
 @pytest.fixture
 async def auditor(system: System) -> dict[str, str]:
     """Headers of an auditor registered as ``visa auditors add`` does: one id and one key in both services."""
-    auditor_id, key = await register(system.intake.app.state.db.url, IntakeAuditor, prefix="ak", name="Contraloría")
+    auditor_id, key = await register(
+        system.intake.app.state.db.url, IntakeAuditor, service="intake", prefix="ak", name="Contraloría"
+    )
     await register(
         system.issuance.app.state.db.url,
         IssuanceAuditor,
+        service="issuance",
         prefix="ak",
         name="Contraloría",
         key=key,

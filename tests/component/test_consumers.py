@@ -7,15 +7,14 @@ import json
 import pytest
 from sqlalchemy.exc import OperationalError
 
-import services.issuance.handlers
+import services.issuance.usecases
 from services.authorization.models import Case
 from services.issuance.models import Visa
 from shared.contracts import AuthorizationGranted, Envelope, VisaIssued
-from shared.contracts.producers import source_of
+from shared.contracts.registry import source_of
 from shared.messaging.outbox import inbox, outbox
+from tests.support.components import pump
 from tests.support.keys import key_for, sign_as
-
-from .conftest import pump
 
 
 async def granted(system, sponsor) -> Envelope:
@@ -159,7 +158,7 @@ async def test_a_grant_naming_someone_no_mrz_can_hold_is_dead_lettered(system, s
 
 async def test_a_failed_handler_is_retried_not_forgotten(system, sponsor, monkeypatch):
     grant, issuance = await granted(system, sponsor), system.issuance
-    numbering = services.issuance.handlers.visa_number
+    numbering = services.issuance.usecases.visa_number
     failures = [OperationalError("UPDATE visas ...", {}, Exception("database is locked"))]
 
     def flaky_numbering(prefix: str, seq: int) -> str:
@@ -167,7 +166,7 @@ async def test_a_failed_handler_is_retried_not_forgotten(system, sponsor, monkey
             raise failures.pop()
         return numbering(prefix, seq)
 
-    monkeypatch.setattr(services.issuance.handlers, "visa_number", flaky_numbering)
+    monkeypatch.setattr(services.issuance.usecases, "visa_number", flaky_numbering)
 
     assert await issuance.deliver(grant) == "requeue"  # transient: back to the queue
     assert await issuance.count(inbox) == 0  # the claim was rolled back with the rest
@@ -189,7 +188,7 @@ async def test_a_database_outage_holds_the_event_instead_of_spending_its_deliver
             raise OperationalError("SELECT 1", {}, ConnectionRefusedError("database down"))
         await reachable()
 
-    numbering, attempts = services.issuance.handlers.visa_number, []
+    numbering, attempts = services.issuance.usecases.visa_number, []
 
     def numbering_during_the_outage(prefix: str, seq: int) -> str:
         attempts.append(seq)
@@ -198,7 +197,7 @@ async def test_a_database_outage_holds_the_event_instead_of_spending_its_deliver
         return numbering(prefix, seq)
 
     monkeypatch.setattr(issuance.bus.db, "ping", ping)
-    monkeypatch.setattr(services.issuance.handlers, "visa_number", numbering_during_the_outage)
+    monkeypatch.setattr(services.issuance.usecases, "visa_number", numbering_during_the_outage)
 
     # Held until the database answers again, then handled: neither rejected nor requeued.
     assert await issuance.deliver(grant) == "ack"

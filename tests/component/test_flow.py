@@ -14,9 +14,8 @@ from shared.contracts import (
 )
 from shared.messaging.outbox import outbox
 from shared.mrz import validate_mrv_a
+from tests.support.components import bearer, pump
 from tests.support.requests import passport, spouse, visa_request
-
-from .conftest import bearer, pump
 
 
 def by_role(view: dict) -> dict[str, dict]:

@@ -8,17 +8,15 @@ import json
 import pytest
 from sqlalchemy.exc import OperationalError
 
-import services.authorization.cases
-import services.authorization.handlers
+import services.authorization.rules
+import services.authorization.usecases
 from services.authorization.models import Case
 from shared.contracts import AuthorizationDenied, ReviewStarted
 from shared.contracts.people import add_years
 from shared.messaging.outbox import inbox, outbox
+from tests.support.components import nothing_stored, pump
 from tests.support.keys import sign_as
 from tests.support.requests import passport, spouse, visa_request
-
-from .conftest import pump
-from .test_intake_api import nothing_stored
 
 TODAY = dt.date.today
 
@@ -215,7 +213,7 @@ async def test_a_domain_failure_on_the_events_content_is_poison_at_once(system, 
     def assess(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(services.authorization.handlers, "assess", assess)
+    monkeypatch.setattr(services.authorization.usecases, "assess", assess)
 
     # Dead-lettered on the first delivery (reject, no requeue), not retried to the delivery limit.
     assert await system.authorization.deliver(submitted) == "reject"
@@ -229,7 +227,7 @@ async def test_a_domain_failure_while_deciding_is_poison_too(system, sponsor, mo
     def validity(*args, **kwargs):
         raise OverflowError("date value out of range")
 
-    monkeypatch.setattr(services.authorization.cases, "validity", validity)
+    monkeypatch.setattr(services.authorization.rules, "validity", validity)
 
     assert await system.authorization.deliver(submitted) == "reject"
     assert await system.authorization.count(Case.__table__) == 0
@@ -239,14 +237,14 @@ async def test_a_database_failure_is_still_retried(system, sponsor, monkeypatch)
     await system.submit(sponsor)
     [submitted] = await system.intake.outbox()
     failures = [OperationalError("INSERT INTO cases ...", {}, Exception("database is locked"))]
-    assess = services.authorization.handlers.assess
+    assess = services.authorization.usecases.assess
 
     def flaky(*args, **kwargs):
         if failures:
             raise failures.pop()
         return assess(*args, **kwargs)
 
-    monkeypatch.setattr(services.authorization.handlers, "assess", flaky)
+    monkeypatch.setattr(services.authorization.usecases, "assess", flaky)
 
     assert await system.authorization.deliver(submitted) == "requeue"  # infrastructure: retried, not poison
     assert await system.authorization.deliver(submitted) == "ack"

@@ -25,9 +25,8 @@ from services.issuance.models import Verifier
 from services.issuance.settings import IssuanceSettings
 from shared.http import is_database_outage
 from shared.messaging.outbox import outbox
+from tests.support.components import NAMESPACE, NO_REDIS, Service, bearer, start_service
 from tests.support.requests import visa_request
-
-from .conftest import NAMESPACE, NO_REDIS, Service, _service, bearer
 
 JSON = {"Content-Type": "application/json"}
 
@@ -65,7 +64,7 @@ async def services(tmp_path):
                 stack.push_async_callback(app.state.directorate.treaties.aclose)
             else:
                 app = build_issuance(IssuanceSettings(issuance_database_url=database, **common))
-            return await _service(stack, app)
+            return await start_service(stack, app)
 
         yield make
 

@@ -9,19 +9,10 @@ import uuid
 import pytest
 from cloudevents.core.formats.json import JSONFormat
 
-from services.intake.models import Applicant, VisaRequest
+from services.intake.models import VisaRequest
 from shared.messaging.outbox import outbox
+from tests.support.components import bearer, nothing_stored
 from tests.support.requests import days, passport, spouse, visa_request
-
-from .conftest import bearer
-
-
-async def nothing_stored(intake) -> bool:
-    return (
-        await intake.count(VisaRequest.__table__) == 0
-        and await intake.count(Applicant.__table__) == 0
-        and await intake.count(outbox) == 0
-    )
 
 
 async def test_submission_is_accepted_and_staged_as_one_cloudevent(intake, sponsor):

@@ -8,11 +8,10 @@ import logging
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-import services.issuance.handlers
+import services.issuance.usecases
 from shared.contracts import AuthorizationGranted
+from tests.support.components import pump
 from tests.support.keys import sign_as
-
-from .conftest import pump
 
 NAME, PASSPORT = "ZWYRTHEIM", "X9876543"
 
@@ -49,14 +48,14 @@ async def test_a_failing_handler_is_logged_by_kind_not_by_message(system, sponso
     [grant] = await system.authorization.outbox(AuthorizationGranted.routing_key)
     name, passport = "ZWYR" + "THEIM", "X98" + "76543"  # built at run time: tracebacks quote source lines
     failures = [IntegrityError("INSERT INTO visas …", {"surnames": name}, Exception(f"({name}, {passport})"))]
-    numbering = services.issuance.handlers.visa_number
+    numbering = services.issuance.usecases.visa_number
 
     def failing_once(prefix: str, seq: int) -> str:
         if failures:
             raise failures.pop()
         return numbering(prefix, seq)
 
-    monkeypatch.setattr(services.issuance.handlers, "visa_number", failing_once)
+    monkeypatch.setattr(services.issuance.usecases, "visa_number", failing_once)
     with caplog.at_level(logging.INFO):
         assert await system.issuance.deliver(grant) == "requeue"
 

@@ -84,7 +84,7 @@ async def test_each_service_reports_ready_and_stops_cleanly_on_sigterm(system):
     for service in system.services.values():
         async with httpx.AsyncClient(base_url=service.url) as client:
             assert (await client.get("/healthz")).json() == {"status": "ok"}
-            assert (await client.get("/readyz")).json() == {"database": "ok", "broker": "ok"}
+            assert (await client.get("/readyz")).json() == {"database": "ok", "broker": "ok", "outbox": "ok"}
     for name, service in system.services.items():
         # Uvicorn finishes the shutdown, then re-raises SIGTERM so that the exit status tells how it ended.
         assert service.stop() in (0, -signal.SIGTERM)

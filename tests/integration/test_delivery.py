@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from shared.contracts import Envelope, ReviewStarted
-from shared.contracts.producers import source_of
+from shared.contracts.registry import source_of
 from shared.db import Database
 from shared.messaging import AUTHORIZATION_CASES, Bus, ConsumerQueue, Topology, dead_letters, messaging_metadata
 from shared.messaging.bus import signed

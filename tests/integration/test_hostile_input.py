@@ -8,10 +8,8 @@ import pytest
 
 from services.intake.models import Auditor
 from services.issuance.models import Verifier
-from tests.component.conftest import bearer
+from tests.support.components import bearer, services_on_postgres
 from tests.support.requests import visa_request
-
-from .pg_services import services_on_postgres
 
 
 @pytest.fixture

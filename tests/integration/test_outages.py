@@ -13,10 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.component.conftest import bearer
+from tests.support.components import bearer, services_on_postgres
 from tests.support.requests import visa_request
-
-from .pg_services import services_on_postgres
 
 
 class Proxy:

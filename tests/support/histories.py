@@ -37,7 +37,7 @@ from shared.contracts import (
     VisaCancelled,
     VisaIssued,
 )
-from shared.contracts.producers import PRODUCERS, producer_of, source_of
+from shared.contracts.registry import PRODUCERS, producer_of, source_of
 from shared.signing import KeyRing, SigningKey
 
 KEYS_VALID_FROM = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from shared.contracts import Envelope
-from shared.contracts.producers import PRODUCERS, producer_of, source_of
+from shared.contracts.registry import PRODUCERS, producer_of, source_of
 from shared.signing import KeyEntry, SigningKey
 from shared.signing.store import KeyFiles, read_ring, write_ring
 

@@ -13,7 +13,10 @@ from pathlib import Path
 
 import httpx
 
-SERVICES = ("intake", "authorization", "issuance")
+from shared.contracts.registry import ROLES
+from shared.migrations import upgrade
+
+SERVICES = tuple(ROLES)
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -30,12 +33,18 @@ class ServiceProcess:
     log_path: Path
     broker_url: str | None = None  # the service's own broker user; the environment's AMQP_URL otherwise
     process: subprocess.Popen | None = None
+    migrated: bool = False  # its database upgraded to the code's head, once, before its first start
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.env[f'{self.name.upper()}_PORT']}"
 
     def start(self) -> None:
+        if not self.migrated:
+            # As operations does before a service starts (`visa db upgrade <service>`: deploy/'s one-shot
+            # service or init container); the service refuses a database behind the code.
+            upgrade(self.name, self.env[f"{self.name.upper()}_DATABASE_URL"])
+            self.migrated = True
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "serve", self.name],

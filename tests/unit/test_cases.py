@@ -7,7 +7,7 @@ import pytest
 from services.authorization.cases import CaseState, InvalidTransition, decide, outcome, transition
 from services.authorization.rules import assess
 from shared.contracts import AuthorizationDenied, AuthorizationGranted, Decision
-from tests.unit.test_rules import TODAY, request
+from tests.support.rules import TODAY, request
 
 
 @pytest.mark.parametrize(
@@ -40,7 +40,7 @@ def test_forbidden_transitions(current, target):
 
 def test_eligible_people_are_granted_with_their_validity():
     submitted = request()
-    decisions = decide(submitted, assess(submitted, today=TODAY), today=TODAY)
+    decisions = decide(submitted, assess(submitted, today=TODAY))
     assert [d.decision for d in decisions] == [Decision.GRANTED, Decision.GRANTED]
     assert all(d.valid_from == TODAY and d.valid_until is not None and d.reasons == () for d in decisions)
     assert outcome(decisions) is AuthorizationGranted
@@ -48,9 +48,7 @@ def test_eligible_people_are_granted_with_their_validity():
 
 def test_an_officer_denies_one_person_by_name_and_the_rest_are_granted():
     submitted = request()
-    decisions = decide(
-        submitted, assess(submitted, today=TODAY), today=TODAY, officer_denials={"p1": "no proof of marriage"}
-    )
+    decisions = decide(submitted, assess(submitted, today=TODAY), officer_denials={"p1": "no proof of marriage"})
     assert [d.decision for d in decisions] == [Decision.GRANTED, Decision.DENIED]
     assert decisions[1].reasons == ("officer: no proof of marriage",) and decisions[1].valid_until is None
     assert outcome(decisions) is AuthorizationGranted
@@ -58,13 +56,13 @@ def test_an_officer_denies_one_person_by_name_and_the_rest_are_granted():
 
 def test_an_officer_denial_of_everyone_is_a_denial():
     submitted = request()
-    decisions = decide(submitted, assess(submitted, today=TODAY), today=TODAY, officer_denials={"*": "incomplete file"})
+    decisions = decide(submitted, assess(submitted, today=TODAY), officer_denials={"*": "incomplete file"})
     assert {d.decision for d in decisions} == {Decision.DENIED}
     assert outcome(decisions) is AuthorizationDenied
 
 
 def test_no_officer_can_grant_what_a_rule_forbids():
     submitted = request(note_date=TODAY + dt.timedelta(days=1))
-    decisions = decide(submitted, assess(submitted, today=TODAY), today=TODAY)
+    decisions = decide(submitted, assess(submitted, today=TODAY))
     assert {d.decision for d in decisions} == {Decision.DENIED}
     assert any(reason.startswith("documentation-missing") for reason in decisions[0].reasons)

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
@@ -24,19 +25,17 @@ from services.intake.settings import IntakeSettings
 from services.issuance.app import build as build_issuance
 from services.issuance.settings import IssuanceSettings
 from shared.contracts import EVENT_MODELS
-from shared.contracts.producers import PRODUCED_BY, PRODUCERS, owned_types
+from shared.contracts.registry import PRODUCED_BY, PRODUCERS, ROLES, owned_types
 from shared.messaging import provisioning
 from shared.messaging.topology import (
-    AUTHORIZATION_CASES,
     DEAD_LETTER_EXCHANGE,
     EVENT_LOG,
     EVENTS_EXCHANGE,
-    INTAKE_STATUS,
-    ISSUANCE_AUTHORIZATIONS,
     ConsumerQueue,
     Topology,
 )
 from shared.settings import CommonSettings
+from tests.support.metrics import METRIC_LABEL_VALUES, METRICS
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -45,10 +44,11 @@ K8S = DEPLOY / "k8s"
 VHOST = "visa"
 DELIVERY_LIMIT = 5
 TOPOLOGY = Topology(namespace="", delivery_limit=DELIVERY_LIMIT)
-SERVICES = ("intake", "authorization", "issuance")
+SERVICES = tuple(ROLES)
 AUDITOR = "auditor"
 SETTINGS = {"intake": IntakeSettings, "authorization": AuthorizationSettings, "issuance": IssuanceSettings}
-CONSUMERS = {"intake": INTAKE_STATUS, "authorization": AUTHORIZATION_CASES, "issuance": ISSUANCE_AUTHORIZATIONS}
+# Who consumes what into which queue, from the one registry (shared/contracts/registry.py).
+CONSUMERS = {service: role.consumes for service, role in ROLES.items()}
 EXCHANGES = (EVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE)
 # The development passwords documented in deploy/README.md.
 BROKER_PASSWORDS = {
@@ -59,7 +59,7 @@ BROKER_PASSWORDS = {
     "operator": "operator-dev",
 }
 DATABASE_PASSWORDS = {"intake": "intake-db-dev", "authorization": "authorization-db-dev", "issuance": "issuance-db-dev"}
-# Who publishes which event is shared/contracts/producers.py (PRODUCED_BY): the key ring lets each service
+# Who publishes which event is shared/contracts/registry.py (PRODUCED_BY): the key ring lets each service
 # sign its own types only, and the broker lets each service publish its own routing keys only.
 # Names a permission regex may be asked about that exist in no definitions file: RabbitMQ's own exchanges
 # (publishing to the default exchange "" is checked as "amq.default": it reaches any queue by name), and
@@ -166,7 +166,7 @@ def every_resource() -> set[str]:
 
 
 def routing_keys(service: str) -> set[str]:
-    """The routing keys of the events ``service`` produces (shared/contracts/producers.py)."""
+    """The routing keys of the events ``service`` produces (shared/contracts/registry.py)."""
     return {EVENT_MODELS[event_type].routing_key for event_type in owned_types(service)}
 
 
@@ -496,9 +496,10 @@ def test_compose_service(service: str):
     assert seconds(spec["stop_grace_period"]) > 2 * settings.visa_graceful_timeout
     for dependency, condition in spec["depends_on"].items():
         assert dependency in compose()["services"]
-        expected = "service_completed_successfully" if dependency == "keys" else "service_healthy"
+        one_shot = dependency in ("keys", f"{service}-migrations")
+        expected = "service_completed_successfully" if one_shot else "service_healthy"
         assert condition == {"condition": expected}, dependency
-    assert {"keys", "rabbitmq", "postgres"} <= set(spec["depends_on"])
+    assert {"keys", f"{service}-migrations", "rabbitmq", "postgres"} <= set(spec["depends_on"])
     if service != "issuance":  # intake and authorization read the treaty list through Redis
         assert "redis" in spec["depends_on"]
 
@@ -525,6 +526,22 @@ def test_compose_service(service: str):
     assert sorted(spec["volumes"]) == sorted(
         [f"keyring:{KEYRING_DIR}:ro", f"{service}-signing-key:{SIGNING_KEYS_DIR}:ro"]
     )
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_compose_upgrades_each_database_before_its_service(service: str):
+    services = compose()["services"]
+    migrations = services[f"{service}-migrations"]
+    assert migrations["image"] == "visa:0.1.0" and migrations["build"] == services[service]["build"]
+    assert migrations["restart"] == "no"  # one-shot; the service waits for it to complete successfully
+    assert [*migrations["entrypoint"], *migrations["command"]] == ["visa", "db", "upgrade", service]
+    assert migrations["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    # The service's own database, as the service's own role: nothing else (no broker, no keys).
+    env = {name: str(value) for name, value in migrations["environment"].items()}
+    database = f"{service.upper()}_DATABASE_URL"
+    assert env == {database: services[service]["environment"][database]}
+    load_settings(service, env)
+    assert "volumes" not in migrations
 
 
 def compose_mounts(spec: dict) -> dict[str, str]:
@@ -621,6 +638,13 @@ def test_k8s_deployment(service: str):
         <= deployment["spec"]["template"]["metadata"]["labels"].items()
     )
     (container,) = pod["containers"]
+    # First its database schema to the code's revision, with the service's image, settings and restrictions.
+    (migrations,) = pod["initContainers"]
+    assert migrations["image"] == container["image"]
+    assert migrations["command"] == ["visa", "db", "upgrade", service] and "args" not in migrations
+    assert migrations["envFrom"] == container["envFrom"]
+    assert migrations["securityContext"] == container["securityContext"]
+    assert set(migrations["resources"]["requests"]) == set(migrations["resources"]["limits"]) == {"cpu", "memory"}
     assert container["image"] == "visa:0.1.0"
     assert container["args"] == [service] and "command" not in container  # keeps ENTRYPOINT visa serve
     assert container["envFrom"] == [
@@ -710,3 +734,213 @@ def test_dockerfile():
         assert f"{service.upper()}_HOST=0.0.0.0" in dockerfile
         assert f"{service.upper()}_HOST" in env_names(SETTINGS[service])
     assert 'visa = "services.cli:main"' in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+
+
+# --- Metrics: Prometheus, Grafana, scrape annotations --------------------------------------------------
+
+# Labels Prometheus adds to every scraped series: `job` is the service's name (deploy/prometheus/prometheus.yml).
+TARGET_LABELS = frozenset({"job", "instance"})
+PROMQL_AGGREGATORS = {"sum", "min", "max", "avg", "count", "stddev", "stdvar", "topk", "bottomk", "quantile", "group"}
+PROMQL_KEYWORDS = {"and", "or", "unless", "bool", "offset", "atan2", *PROMQL_AGGREGATORS}
+PROMQL_GROUPING = {"by", "without", "on", "ignoring", "group_left", "group_right"}
+PROMQL_TOKEN = re.compile(
+    r"""(?P<string>"(?:[^"\\]|\\.)*")"""
+    r"""|(?P<matchers>\{(?:[^}"]|"(?:[^"\\]|\\.)*")*\})"""
+    r"""|(?P<range>\[[^\]]*\])"""
+    r"""|(?P<number>\d+(?:\.\d+)?(?:e[+-]?\d+)?)"""
+    r"""|(?P<ident>[A-Za-z_:][A-Za-z0-9_:]*)"""
+    r"""|(?P<other>\S)"""
+)
+PROMQL_MATCHER = re.compile(r"""\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*(?:,|$)""")
+
+
+@dataclass(frozen=True)
+class Selector:
+    metric: str
+    matchers: tuple[tuple[str, str, str], ...]  # (label, operator, value)
+
+
+def promql(expr: str) -> tuple[list[Selector], set[str]]:
+    """The series selectors of a PromQL expression, and the labels it groups or matches by (by, on...).
+
+    A small reader of the subset a dashboard uses, not a parser: promtool parses the expressions for real
+    (tests/unit/test_deploy_tools.py). A name followed by ``(`` is a function, one of PROMQL_KEYWORDS an
+    operator or aggregation, a parenthesised list after ``by``/``on``... labels, anything else a metric.
+    """
+    tokens = [(m.lastgroup, m.group()) for m in PROMQL_TOKEN.finditer(expr)]
+    selectors: list[Selector] = []
+    grouping: set[str] = set()
+    i = 0
+    while i < len(tokens):
+        kind, text = tokens[i]
+        following = tokens[i + 1] if i + 1 < len(tokens) else (None, "")
+        if kind == "ident" and text in PROMQL_GROUPING:
+            if following[1] == "(":
+                i += 2
+                while tokens[i][1] != ")":
+                    if tokens[i][0] == "ident":
+                        grouping.add(tokens[i][1])
+                    i += 1
+        elif kind == "ident" and following[1] != "(" and text not in PROMQL_KEYWORDS:
+            matchers: list[tuple[str, str, str]] = []
+            if following[0] == "matchers":
+                body, position = following[1][1:-1], 0
+                while body[position:].strip():
+                    match = PROMQL_MATCHER.match(body, position)
+                    assert match, f"cannot read the matchers {following[1]} in {expr}"
+                    matchers.append(match.groups())
+                    position = match.end()
+                i += 1  # the matchers belong to this selector
+            selectors.append(Selector(text, tuple(matchers)))
+        elif kind == "matchers":
+            raise AssertionError(f"a selector without a metric name in {expr}")
+        i += 1
+    return selectors, grouping
+
+
+@cache
+def dashboard() -> dict:
+    return json.loads((DEPLOY / "grafana" / "visa.json").read_text(encoding="utf-8"))
+
+
+def dashboard_panels() -> list[dict]:
+    panels = []
+    for panel in dashboard()["panels"]:
+        panels += [panel, *panel.get("panels", [])]  # a collapsed row holds its panels
+    return panels
+
+
+def dashboard_queries() -> list[tuple[str, str]]:
+    """(panel title, PromQL expression) of every query on the dashboard."""
+    return [(panel["title"], target["expr"]) for panel in dashboard_panels() for target in panel.get("targets", [])]
+
+
+def test_the_promql_reader_finds_metrics_matchers_and_grouping():
+    selectors, grouping = promql(
+        'histogram_quantile(0.95, sum by (job, le) (rate(a_bucket{job=~"$x", status!="5xx"}[$__rate_interval])))'
+        " / on (job) group_left sum without (instance) (b) > bool 1"
+    )
+    assert selectors == [Selector("a_bucket", (("job", "=~", "$x"), ("status", "!=", "5xx"))), Selector("b", ())]
+    assert grouping == {"job", "le", "instance"}
+
+
+def test_every_dashboard_query_uses_contract_metrics_and_labels():
+    used: set[str] = set()
+    queries = dashboard_queries()
+    assert queries
+    for title, expr in queries:
+        selectors, grouping = promql(expr)
+        assert selectors, f"{title}: no metric in {expr}"
+        available = set(TARGET_LABELS)
+        for selector in selectors:
+            assert selector.metric in METRICS, f"{title}: {selector.metric} is not in the metrics contract"
+            labels = METRICS[selector.metric] | TARGET_LABELS
+            available |= labels
+            used.add(selector.metric)
+            for label, operator, value in selector.matchers:
+                assert label in labels, f"{title}: {selector.metric} has no label {label}"
+                if label == "job" or label == "service":
+                    assert value in (*SERVICES, "$service"), f"{title}: {label}={value!r}"
+                if operator == "=" and (selector.metric, label) in METRIC_LABEL_VALUES:
+                    assert value in METRIC_LABEL_VALUES[selector.metric, label], f"{title}: {label}={value!r}"
+            # A series of the project's own carries `service`; the others only the target's `job`.
+            filters = {label for label, _, _ in selector.matchers}
+            expected = "service" if "service" in METRICS[selector.metric] else "job"
+            assert expected in filters, f"{title}: {selector.metric} is not filtered by {expected} ($service)"
+        assert grouping <= available, f"{title}: groups by labels its metrics lack: {sorted(grouping - available)}"
+    # Everything the contract lists is on the dashboard.
+    assert used == set(METRICS)
+
+
+def test_dashboard_structure():
+    board = dashboard()
+    assert board["uid"] and board["title"] and board["schemaVersion"] >= 36
+    variables = {variable["name"]: variable for variable in board["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+    service = variables["service"]
+    assert service["type"] == "custom" and service["query"].split(",") == list(SERVICES)
+    assert service["includeAll"] and service["allValue"] == ".*"
+    panels = dashboard_panels()
+    ids = [panel["id"] for panel in panels]
+    assert len(ids) == len(set(ids))
+    for panel in panels:
+        grid = panel["gridPos"]
+        assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24 and grid["h"] > 0, panel["title"]
+        if panel["type"] != "row":
+            assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
+            assert panel["targets"] and panel.get("description"), panel["title"]
+            refs = [target["refId"] for target in panel["targets"]]
+            assert len(refs) == len(set(refs)), panel["title"]
+            for target in panel["targets"]:
+                assert target["datasource"] == panel["datasource"], panel["title"]
+    titles = " / ".join(panel["title"].lower() for panel in panels)
+    topics = ("request rate", "p95 latency", "5xx", "consumed", "dead-lettered", "handler p95", "backlog", "oldest")
+    for topic in (*topics, "database up", "broker up"):
+        assert topic in titles, topic
+
+
+@cache
+def prometheus_config() -> dict:
+    return yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text(encoding="utf-8"))
+
+
+def test_prometheus_scrapes_each_service_on_its_http_port():
+    jobs = {job["job_name"]: job for job in prometheus_config()["scrape_configs"]}
+    assert len(jobs) == len(prometheus_config()["scrape_configs"])  # job names are unique
+    services = compose()["services"]
+    for service in SERVICES:
+        job = jobs[service]  # the job is named like the service: the dashboard filters by `job`
+        port = SETTINGS[service].model_fields[f"{service}_port"].default
+        assert services[service]["ports"] == [f"{port}:{port}"]
+        assert job.get("metrics_path", "/metrics") == "/metrics"
+        assert job.get("scheme", "http") == "http"
+        (static,) = job["static_configs"]
+        assert static["targets"] == [f"{service}:{port}"]
+        # A target label `service` would rename the services' own `service` label to exported_service.
+        assert "service" not in static.get("labels", {})
+        assert not job.get("honor_labels", False)
+    interval = prometheus_config()["global"]["scrape_interval"]
+    assert seconds(prometheus_config()["global"]["scrape_timeout"]) < seconds(interval)
+    datasource = yaml.safe_load((DEPLOY / "grafana" / "datasource.yaml").read_text(encoding="utf-8"))
+    (source,) = datasource["datasources"]
+    assert source["type"] == "prometheus" and source["isDefault"] is True
+    assert source["jsonData"]["timeInterval"] == interval  # Grafana's least $__rate_interval
+    assert source["url"] == "http://prometheus:9090"
+
+
+def test_compose_runs_prometheus_and_grafana_with_the_dashboard():
+    services = compose()["services"]
+    prometheus, grafana = services["prometheus"], services["grafana"]
+    assert "./prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in prometheus["volumes"]
+    assert prometheus["ports"] == ["127.0.0.1:9090:9090"]
+    assert grafana["ports"] == ["127.0.0.1:3000:3000"]
+    assert not set(prometheus.get("depends_on", {})) & set(SERVICES)  # up even when a service is not
+    mounts = dict(entry.rsplit(":", 2)[:2] for entry in grafana["volumes"])
+    assert all(entry.endswith(":ro") for entry in grafana["volumes"])
+    for source in mounts:
+        assert (DEPLOY / source).is_file(), source
+    providers = yaml.safe_load((DEPLOY / "grafana" / "dashboards.yaml").read_text(encoding="utf-8"))["providers"]
+    (provider,) = providers
+    assert provider["type"] == "file"
+    assert mounts["./grafana/visa.json"] == f"{provider['options']['path']}/visa.json"
+    assert mounts["./grafana/dashboards.yaml"].startswith("/etc/grafana/provisioning/dashboards/")
+    assert mounts["./grafana/datasource.yaml"].startswith("/etc/grafana/provisioning/datasources/")
+    assert grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"] == mounts["./grafana/visa.json"]
+    assert grafana["environment"]["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_k8s_pods_carry_the_scrape_annotations(service: str):
+    template = k8s_object(f"{service}.yaml", "Deployment")["spec"]["template"]
+    (port,) = template["spec"]["containers"][0]["ports"]
+    assert template["metadata"]["annotations"] == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(port["containerPort"]),
+        "prometheus.io/path": "/metrics",
+    }
+
+
+def test_k8s_has_no_prometheus_operator_objects():
+    # A ServiceMonitor or PodMonitor needs the operator's CRDs: the annotations are enough.
+    kinds = {doc["kind"] for name in K8S.glob("*.yaml") for doc in k8s_documents(name.name)}
+    assert not kinds & {"ServiceMonitor", "PodMonitor", "PrometheusRule"}

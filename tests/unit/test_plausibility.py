@@ -113,7 +113,7 @@ def test_no_date_makes_the_domain_raise(status):
             principal=person(born=born, expires=expires),
         )
         for today in (dt.date.min, TODAY, dt.date.max):
-            decisions = decide(submitted, assess(submitted, today=today), today=today)
+            decisions = decide(submitted, assess(submitted, today=today))
             outcome(decisions)
             validity(submitted, submitted.principal, today=today)
 
@@ -137,7 +137,7 @@ def reasons(submitted: RequestSubmitted, today: dt.date = TODAY) -> list[str]:
 def test_the_jam_is_denied_as_implausible_naming_its_fields():
     jam = the_jam()
 
-    decisions = decide(jam, assess(jam, today=TODAY), today=TODAY)
+    decisions = decide(jam, assess(jam, today=TODAY))
 
     assert outcome(decisions) is AuthorizationDenied
     [reason] = decisions[0].reasons

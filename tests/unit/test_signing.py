@@ -10,7 +10,7 @@ import stat
 import pytest
 import rfc8785
 
-from shared.contracts.producers import owned_types, source_of
+from shared.contracts.registry import owned_types, source_of
 from shared.signing import KeyRing, SignatureRejected, SigningKey, canonical_form
 from shared.signing.canonical import quick_canonical_form
 from shared.signing.store import KeyFiles, KeysMissing, RingFile

@@ -1,0 +1,5 @@
+"""Alembic's environment for authorization's database, run by ``shared.migrations`` (``visa db … authorization``)."""
+
+from shared.migrations import run_environment
+
+run_environment("authorization")

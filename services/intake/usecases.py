@@ -1,0 +1,314 @@
+"""Intake's use cases: every way into intake's domain goes through here.
+
+Sponsors' HTTP routes (and any console to come) call ``submit`` and the queries; the event consumer keeps
+each request's status current through the ``on_…`` use cases, inside the unit of work the bus opened for the
+event's inbox entry. How a status moves is decided by the pure functions of ``progress``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.clock import Clock
+from shared.contracts import (
+    AuthorizationDenied,
+    AuthorizationGranted,
+    AuthorizationRevoked,
+    Decision,
+    EventData,
+    NoteVerbale,
+    PassportType,
+    Person,
+    RequestSubmitted,
+    ReviewStarted,
+    Sponsor,
+    VisaCancelled,
+    VisaIssued,
+)
+from shared.contracts.people import existing_country_code
+from shared.db import keyset_page
+from shared.messaging import UnitOfWork
+from shared.observability.logs import bind_request
+
+from .models import Applicant, SponsorRecord, VisaRequest
+from .progress import Status, advance, request_status
+from .schema import PersonIn, VisaRequestIn
+
+log = logging.getLogger("visa.intake")
+
+
+class TreatyList(Protocol):
+    version: str
+
+    def waiver_for(self, nationality: str, passport_type: PassportType, on: dt.date) -> object | None: ...
+
+
+class Treaties(Protocol):
+    """The treaty list as intake reads it (``shared.treaties.TreatyCache`` fits)."""
+
+    async def current(self) -> TreatyList: ...
+
+
+class IdempotencyConflict(ValueError):
+    def __init__(self) -> None:
+        super().__init__("Idempotency-Key was already used for a different request")
+
+
+class RequestNotFound(LookupError):
+    def __init__(self, request_id: str) -> None:
+        super().__init__(f"no request {request_id}")
+
+
+@dataclass(frozen=True)
+class WaiverAnswer:
+    nationality: str
+    passport_type: PassportType
+    on: dt.date
+    treaty: object | None  # the treaty entry that waives the visa, if any
+    list_version: str
+
+
+def _person(person_id: str, role: str, data: PersonIn) -> Person:
+    return Person(person_id=person_id, role=role, **data.model_dump())
+
+
+def _record(
+    submitted: RequestSubmitted, sponsor: SponsorRecord, body: VisaRequestIn, key: str | None, fingerprint: str
+) -> VisaRequest:
+    return VisaRequest(
+        id=submitted.request_id,
+        sponsor_id=sponsor.id,
+        idempotency_key=key,
+        fingerprint=fingerprint,
+        immigration_status=submitted.immigration_status.value,
+        status=Status.SUBMITTED,
+        submitted=body.model_dump(mode="json"),
+        submitted_at=submitted.submitted_at,
+        updated_at=submitted.submitted_at,
+        applicants=[
+            Applicant(
+                person_id=person.person_id,
+                position=position,
+                role=person.role,
+                relationship=person.relationship,
+                surnames=person.surnames,
+                given_names=person.given_names,
+                status=Status.SUBMITTED,
+                reasons=[],
+            )
+            for position, person in enumerate(submitted.people)
+        ],
+    )
+
+
+def _move(applicant: Applicant, reported: Status) -> None:
+    applicant.status = advance(Status(applicant.status), reported)
+
+
+class Intake:
+    def __init__(
+        self,
+        *,
+        units: Callable[[], AbstractAsyncContextManager[UnitOfWork]],
+        reads: Callable[[], AbstractAsyncContextManager[AsyncSession]],
+        treaties: Treaties,
+        clock: Clock,
+    ) -> None:
+        self.units = units
+        self.reads = reads
+        self.treaties = treaties
+        self.clock = clock
+
+    def handlers(self) -> Mapping[type[EventData], Callable]:
+        """The events this service consumes, each with its use case (``registry.INTAKE.handles``)."""
+        return {
+            ReviewStarted: self.on_review_started,
+            AuthorizationGranted: self.on_decided,
+            AuthorizationDenied: self.on_decided,
+            AuthorizationRevoked: self.on_revoked,
+            VisaIssued: self.on_issued,
+            VisaCancelled: self.on_cancelled,
+        }
+
+    # --- sponsors' commands and queries ---------------------------------------------------------------
+
+    async def submit(self, sponsor: SponsorRecord, body: VisaRequestIn, idempotency_key: str | None) -> str:
+        """Accept a formal request; MRE's Directorate of Privileges receives it as ``RequestSubmitted``.
+
+        Returns the request id; a retry under the same Idempotency-Key returns the first one's.
+        """
+        fingerprint = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+        if idempotency_key:
+            if earlier := await self._replay(sponsor, idempotency_key, fingerprint):
+                return earlier
+        try:
+            async with self.units() as uow:
+                submitted = self._submission(str(uuid.uuid4()), sponsor, body)
+                bind_request(submitted.request_id)
+                uow.session.add(_record(submitted, sponsor, body, idempotency_key, fingerprint))
+                await uow.emit(submitted)
+        except IntegrityError:
+            if not idempotency_key:
+                raise
+            # The same key raced in from a concurrent retry, which won: answer as it was answered.
+            if earlier := await self._replay(sponsor, idempotency_key, fingerprint):
+                return earlier
+            raise
+        return submitted.request_id
+
+    async def request_of(self, sponsor: SponsorRecord, request_id: str) -> VisaRequest:
+        async with self.reads() as session:
+            visa_request = await session.get(VisaRequest, request_id)
+        # Another sponsor's request does not exist, as far as this sponsor can tell.
+        if visa_request is None or visa_request.sponsor_id != sponsor.id:
+            raise RequestNotFound(request_id)
+        return visa_request
+
+    async def requests_of(self, sponsor: SponsorRecord, limit: int) -> list[VisaRequest]:
+        """The sponsor's requests, newest first."""
+        async with self.reads() as session:
+            return list(
+                await session.scalars(
+                    select(VisaRequest)
+                    .where(VisaRequest.sponsor_id == sponsor.id)
+                    .order_by(VisaRequest.submitted_at.desc())
+                    .limit(limit)
+                )
+            )
+
+    async def waiver(self, nationality: str, passport_type: PassportType, on: dt.date | None) -> WaiverAnswer:
+        """Does a short stay with this passport need a visa? Raises ``ValueError`` for a country that does not
+        exist."""
+        code = existing_country_code(nationality)
+        on = on or self.clock.today()
+        treaties = await self.treaties.current()
+        return WaiverAnswer(code, passport_type, on, treaties.waiver_for(code, passport_type, on), treaties.version)
+
+    async def requests_page(self, after: str | None, limit: int) -> tuple[list[VisaRequest], str | None]:
+        """Every request, in id order, one page after the cursor ``after`` (the auditors' view)."""
+        async with self.reads() as session:
+            return await keyset_page(session, select(VisaRequest), VisaRequest.id, after, limit)
+
+    def _submission(self, request_id: str, sponsor: SponsorRecord, body: VisaRequestIn) -> RequestSubmitted:
+        return RequestSubmitted(
+            request_id=request_id,
+            sponsor=Sponsor(id=sponsor.id, kind=sponsor.kind, name=sponsor.name, country=sponsor.country),
+            immigration_status=body.immigration_status,
+            note_verbale=NoteVerbale(**body.note_verbale.model_dump()),
+            function=body.function,
+            intended_arrival=body.intended_arrival,
+            posting_end=body.posting_end,
+            principal=_person(str(uuid.uuid4()), "PRINCIPAL", body.principal),
+            family=tuple(_person(str(uuid.uuid4()), "FAMILY", member) for member in body.family),
+            submitted_at=self.clock.now(),
+        )
+
+    async def _replay(self, sponsor: SponsorRecord, key: str, fingerprint: str) -> str | None:
+        """The id of the request already submitted under this Idempotency-Key, if any."""
+        async with self.reads() as session:
+            earlier = await session.scalar(
+                select(VisaRequest).where(VisaRequest.sponsor_id == sponsor.id, VisaRequest.idempotency_key == key)
+            )
+        if earlier is None:
+            return None
+        if earlier.fingerprint != fingerprint:
+            raise IdempotencyConflict()
+        return earlier.id
+
+    # --- events: each request's status, kept current -------------------------------------------------
+
+    async def on_review_started(self, uow: UnitOfWork, event: ReviewStarted) -> None:
+        await self._report(uow, event.request_id, [(None, Status.UNDER_REVIEW)])
+
+    async def on_decided(self, uow: UnitOfWork, event: AuthorizationGranted | AuthorizationDenied) -> None:
+        request = await self._request(uow, event.request_id)
+        if request is None:
+            return
+        decisions = {decision.person_id: decision for decision in event.decisions}
+        for applicant in request.applicants:
+            decision = decisions.get(applicant.person_id)
+            if decision is None:
+                continue
+            granted = decision.decision is Decision.GRANTED
+            _move(applicant, Status.AUTHORIZED if granted else Status.DENIED)
+            if applicant.decision is None:
+                applicant.decision = decision.decision.value
+                applicant.reasons = [*decision.reasons, *applicant.reasons]
+        self._refresh(request)
+
+    async def on_revoked(self, uow: UnitOfWork, event: AuthorizationRevoked) -> None:
+        # People not yet issued lose their authorization now, even if the grant has not reached us yet;
+        # issued visas stay ISSUED until the consulate reports them cancelled (VisaCancelled).
+        request = await self._request(uow, event.request_id)
+        if request is None:
+            return
+        for applicant in request.applicants:
+            if event.concerns(applicant.person_id, applicant.visa_number) and applicant.status not in (
+                Status.DENIED,
+                Status.ISSUED,
+                Status.CANCELLED,
+            ):
+                _move(applicant, Status.CANCELLED)
+                applicant.reasons = [*applicant.reasons, f"authorization revoked: {event.reason}"]
+        self._refresh(request)
+
+    async def on_issued(self, uow: UnitOfWork, event: VisaIssued) -> None:
+        request = await self._request(uow, event.request_id)
+        if request is None:
+            return
+        for applicant in request.applicants:
+            if applicant.person_id == event.person_id:
+                _move(applicant, Status.ISSUED)
+                applicant.visa_number = event.visa_number
+                applicant.visa_valid_from = event.valid_from
+                applicant.visa_valid_until = event.valid_until
+                applicant.visa_mrz = list(event.mrz)
+        self._refresh(request)
+
+    async def on_cancelled(self, uow: UnitOfWork, event: VisaCancelled) -> None:
+        request = await self._report(uow, event.request_id, [(event.person_id, Status.CANCELLED)])
+        if request is not None:
+            for applicant in request.applicants:
+                if applicant.person_id == event.person_id:
+                    applicant.reasons = [*applicant.reasons, f"visa cancelled: {event.reason}"]
+
+    @staticmethod
+    async def _request(uow: UnitOfWork, request_id: str) -> VisaRequest | None:
+        # The row lock serializes every event about one request: each sees what the previous one wrote.
+        request = await uow.session.get(VisaRequest, request_id, with_for_update=True)
+        if request is None:
+            # Not ours (another intake's), or a foreign producer: nothing to keep current.
+            log.warning("event about unknown request %s ignored", request_id)
+        return request
+
+    def _refresh(self, request: VisaRequest) -> None:
+        status = request_status(Status(applicant.status) for applicant in request.applicants)
+        if status != request.status:
+            log.info("request %s is %s", request.id, status)
+        request.status = status
+        request.updated_at = self.clock.now()
+
+    async def _report(
+        self, uow: UnitOfWork, request_id: str, changes: Iterable[tuple[str | None, Status]]
+    ) -> VisaRequest | None:
+        """Apply (person_id, status) reports; a ``None`` person means everyone in the request."""
+        request = await self._request(uow, request_id)
+        if request is None:
+            return None
+        for person_id, status in changes:
+            for applicant in request.applicants:
+                if person_id is None or applicant.person_id == person_id:
+                    _move(applicant, status)
+        self._refresh(request)
+        return request

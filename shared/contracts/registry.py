@@ -1,0 +1,120 @@
+"""The topology of ``visa.events`` in one place: which service publishes which event type, and which
+routing keys each service consumes into which queue.
+
+Everything that needs to know reads it from here: each service's app (what it subscribes, what it may
+emit), the ``visa`` command (dead letters, keys), the AsyncAPI document, the key ring (a key signs only its
+service's types), the broker definitions' test and the event-log audit. Pure data: no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .events import (
+    AuthorizationDenied,
+    AuthorizationGranted,
+    AuthorizationRevoked,
+    EventData,
+    RequestSubmitted,
+    ReviewStarted,
+    VisaCancelled,
+    VisaIssued,
+)
+
+
+@dataclass(frozen=True)
+class ConsumerQueue:
+    """A consumer's queue and the routing keys it is bound with."""
+
+    name: str
+    bindings: tuple[str, ...]
+
+    def accepts(self, routing_key: str) -> bool:
+        """Whether an event published with ``routing_key`` reaches this queue (AMQP topic matching)."""
+        return any(_topic_match(pattern.split("."), routing_key.split(".")) for pattern in self.bindings)
+
+
+def _topic_match(pattern: list[str], words: list[str]) -> bool:
+    if not pattern:
+        return not words
+    head, rest = pattern[0], pattern[1:]
+    if head == "#":
+        return any(_topic_match(rest, words[i:]) for i in range(len(words) + 1))
+    return bool(words) and head in ("*", words[0]) and _topic_match(rest, words[1:])
+
+
+@dataclass(frozen=True)
+class Role:
+    """One service's part in the topology: the only publisher (and signer) of ``publishes``; the consumer of
+    ``consumes``'s queue, of which it handles the event types ``handles`` (the others it ignores)."""
+
+    service: str
+    publishes: tuple[type[EventData], ...]
+    consumes: ConsumerQueue
+    handles: tuple[type[EventData], ...]
+
+    def __post_init__(self) -> None:
+        for model in self.handles:
+            if not self.consumes.accepts(model.routing_key):
+                raise ValueError(f"{self.consumes.name} is not bound to {model.routing_key}, which it handles")
+
+
+INTAKE = Role(
+    "intake",
+    publishes=(RequestSubmitted,),
+    consumes=ConsumerQueue("intake.request-status", ("visa.authorization.*", "visa.issued", "visa.cancelled")),
+    handles=(
+        ReviewStarted,
+        AuthorizationGranted,
+        AuthorizationDenied,
+        AuthorizationRevoked,
+        VisaIssued,
+        VisaCancelled,
+    ),
+)
+# The Directorate's cases: the requests it decides, and the visas issued under its authorizations.
+AUTHORIZATION = Role(
+    "authorization",
+    publishes=(ReviewStarted, AuthorizationGranted, AuthorizationDenied, AuthorizationRevoked),
+    consumes=ConsumerQueue("authorization.cases", ("visa.request.submitted", "visa.issued")),
+    handles=(RequestSubmitted, VisaIssued),
+)
+# Only authorization events: the consulate issues nothing MRE has not authorized.
+ISSUANCE = Role(
+    "issuance",
+    publishes=(VisaIssued, VisaCancelled),
+    consumes=ConsumerQueue("issuance.authorizations", ("visa.authorization.*",)),
+    handles=(AuthorizationGranted, AuthorizationRevoked),
+)
+
+ROLES: dict[str, Role] = {role.service: role for role in (INTAKE, AUTHORIZATION, ISSUANCE)}
+SERVICES = tuple(ROLES)
+PRODUCED_BY: dict[str, tuple[type[EventData], ...]] = {service: role.publishes for service, role in ROLES.items()}
+PRODUCERS = tuple(service for service, role in ROLES.items() if role.publishes)
+CONSUMERS = tuple(role.consumes for role in ROLES.values())
+
+
+def role(service: str) -> Role:
+    try:
+        return ROLES[service]
+    except KeyError:
+        raise ValueError(f"no service {service!r}: one of {', '.join(SERVICES)}") from None
+
+
+def owned_types(service: str) -> tuple[str, ...]:
+    """The CloudEvents types ``service`` publishes; empty for a service that publishes nothing."""
+    return tuple(model.event_type for model in PRODUCED_BY.get(service, ()))
+
+
+def producer_of(event_type: str) -> str | None:
+    return next((service for service, models in PRODUCED_BY.items() if event_type in owned_types(service)), None)
+
+
+def consumers_of(routing_key: str) -> tuple[str, ...]:
+    """The services whose queue an event published with ``routing_key`` reaches."""
+    return tuple(service for service, role in ROLES.items() if role.consumes.accepts(routing_key))
+
+
+def source_of(service: str) -> str:
+    """The CloudEvents ``source`` of the events ``service`` publishes."""
+    return f"urn:pe:rree:visa:{service}"
