@@ -1,4 +1,5 @@
-"""A case's life at the Directorate, and how an assessment becomes per-person decisions. Pure."""
+"""A case's life at the Directorate, who may act on it, and how an assessment becomes per-person decisions.
+Pure."""
 
 from __future__ import annotations
 
@@ -34,6 +35,64 @@ def transition(current: CaseState, target: CaseState) -> CaseState:
     return target
 
 
+# --- who acts on a case ------------------------------------------------------------------------------------
+#
+# An officer takes a pending case: from then on it is theirs until they decide or release it. Nobody else may
+# take, decide or release it meanwhile. A case nobody holds may be taken or decided by any officer, and
+# deciding it makes it the decider's. The holder stays on a decided case: it records who reviewed it.
+# Revocation is outside this rule: any officer may revoke a granted authorization, whoever decided it (it
+# answers facts that come later, such as an end of mission or a persona non grata, and a grant by the policy
+# has no officer at all).
+
+
+class AssignedToAnother(ValueError):
+    """The case is held by another officer (``holder``, an officer id): only they may decide or release it."""
+
+    def __init__(self, holder: str) -> None:
+        self.holder = holder
+        super().__init__(f"the case is assigned to officer {holder}")
+
+
+class NotPending(ValueError):
+    """Only a pending case is taken or released: a decided one is no longer anyone's to work on."""
+
+    def __init__(self, state: CaseState, action: str) -> None:
+        super().__init__(f"a {state.value} case cannot be {action}: only a PENDING case can")
+
+
+def may_act(assigned_to: str | None, officer_id: str) -> bool:
+    """Whether ``officer_id`` may take, decide or release a case held by ``assigned_to`` (None: nobody)."""
+    return assigned_to is None or assigned_to == officer_id
+
+
+def _ensure_may_act(assigned_to: str | None, officer_id: str) -> None:
+    if assigned_to is not None and not may_act(assigned_to, officer_id):
+        raise AssignedToAnother(assigned_to)
+
+
+def holder_after_take(state: CaseState, assigned_to: str | None, officer_id: str) -> str:
+    """Who holds a case once ``officer_id`` takes it: them. Taking one's own case again changes nothing."""
+    if state is not CaseState.PENDING:
+        raise NotPending(state, "taken")
+    _ensure_may_act(assigned_to, officer_id)
+    return officer_id
+
+
+def holder_after_release(state: CaseState, assigned_to: str | None, officer_id: str) -> None:
+    """Who holds a case once ``officer_id`` releases it: nobody. Only its holder releases it; releasing a case
+    nobody holds changes nothing."""
+    if state is not CaseState.PENDING:
+        raise NotPending(state, "released")
+    _ensure_may_act(assigned_to, officer_id)
+    return None
+
+
+def holder_after_decision(assigned_to: str | None, officer_id: str) -> str:
+    """Who holds a case ``officer_id`` decides (grants or denies): the decider, who must hold it or find it free."""
+    _ensure_may_act(assigned_to, officer_id)
+    return officer_id
+
+
 def decide(
     request: RequestSubmitted,
     assessment: Assessment,
@@ -41,12 +100,15 @@ def decide(
     officer_denials: Mapping[str, str] | None = None,
 ) -> tuple[PersonDecision, ...]:
     """Grant each person the rules allow, for the validity the rules found, unless an officer denied them;
-    a broken rule always denies.
+    a broken rule always denies. The family's status derives from the principal's (docs/domain/statuses.md):
+    a principal an officer denies takes the family with them, each with the officer's reason (a principal the
+    rules deny already does, through the rule ``principal-ineligible``).
 
     ``officer_denials`` maps a person id to the officer's reason (``"*"``: everyone).
     """
     officer_denials = officer_denials or {}
     everyone = officer_denials.get("*")
+    principal_denied = everyone or officer_denials.get(request.principal.person_id)
     decisions = []
     for person in request.people:
         judged = assessment.for_person(person.person_id)
@@ -54,6 +116,11 @@ def decide(
         officer_reason = everyone or officer_denials.get(person.person_id)
         if officer_reason:
             reasons.append(f"officer: {officer_reason}")
+        elif principal_denied and person.role != "PRINCIPAL":
+            reasons.append(
+                f"principal-denied: The status of {person.person_id} derives from the principal, "
+                f"{request.principal.person_id}, whom an officer denied: {principal_denied}"
+            )
         if reasons or judged.validity is None:
             decisions.append(
                 PersonDecision(

@@ -195,6 +195,20 @@ def plausibility(request: RequestSubmitted) -> list[Violation]:
 # Per-person rules.
 
 
+def foreign_national(person: Person) -> list[Violation]:
+    # docs/domain/statuses.md: every status is granted to "personas extranjeras"; a Peruvian (a spouse, say)
+    # enters Peru as a national and can hold no Peruvian visa.
+    if person.nationality != "PER":
+        return []
+    return [
+        Violation(
+            "peruvian-national",
+            f"{_who(person)} is a Peruvian national: the Directorate's statuses are granted to foreigners "
+            "only, and a Peruvian enters Peru as a national.",
+        )
+    ]
+
+
 def diplomatic_passport(request: RequestSubmitted, person: Person) -> list[Violation]:
     # docs/domain/statuses.md: the principal "sea titular de pasaporte diplomático"; the family nucleus
     # only if they "sean titulares de pasaportes diplomáticos". So only the family members without one fail.
@@ -264,6 +278,7 @@ def assess(request: RequestSubmitted, *, today: dt.date, waivers: WaiverLookup |
     def own(p: Person) -> tuple[Violation, ...]:
         return (
             *shared,
+            *foreign_national(p),
             *diplomatic_passport(request, p),
             *passport_valid(request, p),
             *short_stay(request, p, waivers),

@@ -167,3 +167,29 @@ async def test_eniex_sponsor_is_denied_by_the_rules_without_an_officer(system, o
     assert all(any("sponsor-not-entitled" in r for r in a["reasons"]) for a in view["applicants"])
     assert (await authorization.http.get("/v1/cases", headers=officer)).json() == []
     assert await issuance.count(Visa.__table__) == 0
+
+
+@pytest.mark.parametrize("policy", ["review"])
+async def test_an_officer_who_denies_the_principal_denies_the_whole_family(system, sponsor, officer):
+    authorization, issuance = system.authorization, system.issuance
+    request_id = await system.submit(sponsor)
+    await system.settle()
+    principal_id = by_role(await system.view(sponsor, request_id))["PRINCIPAL"]["person_id"]
+
+    answer = await authorization.http.post(
+        f"/v1/cases/{request_id}/grant", json={"deny": {principal_id: "posting not confirmed"}}, headers=officer
+    )
+
+    assert answer.status_code == 200 and answer.json()["state"] == "DENIED"
+    events = await system.settle()
+    assert [e.type for e in events] == [AuthorizationDenied.event_type]
+    view = await system.view(sponsor, request_id)
+    assert view["status"] == "DENIED"
+    principal, family = by_role(view)["PRINCIPAL"], by_role(view)["FAMILY"]
+    assert principal["reasons"] == ["officer: posting not confirmed"]
+    assert family["status"] == "DENIED" and family["visa"] is None
+    assert family["reasons"] == [
+        f"principal-denied: The status of {family['person_id']} derives from the principal, {principal_id}, "
+        "whom an officer denied: posting not confirmed"
+    ]
+    assert await issuance.count(Visa.__table__) == 0

@@ -54,6 +54,27 @@ def test_an_officer_denies_one_person_by_name_and_the_rest_are_granted():
     assert outcome(decisions) is AuthorizationGranted
 
 
+def test_an_officer_who_denies_the_principal_denies_the_family_with_that_reason():
+    submitted = request()
+    decisions = decide(submitted, assess(submitted, today=TODAY), officer_denials={"p0": "posting not confirmed"})
+    assert [d.decision for d in decisions] == [Decision.DENIED, Decision.DENIED]
+    assert decisions[0].reasons == ("officer: posting not confirmed",)
+    assert decisions[1].reasons == (
+        "principal-denied: The status of p1 derives from the principal, p0, whom an officer denied: "
+        "posting not confirmed",
+    )
+    assert decisions[1].valid_until is None
+    assert outcome(decisions) is AuthorizationDenied
+
+
+def test_a_family_member_denied_by_name_keeps_the_officers_own_reason_only():
+    submitted = request()
+    decisions = decide(
+        submitted, assess(submitted, today=TODAY), officer_denials={"p0": "no posting", "p1": "no marriage proof"}
+    )
+    assert decisions[1].reasons == ("officer: no marriage proof",)
+
+
 def test_an_officer_denial_of_everyone_is_a_denial():
     submitted = request()
     decisions = decide(submitted, assess(submitted, today=TODAY), officer_denials={"*": "incomplete file"})

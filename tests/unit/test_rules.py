@@ -237,3 +237,30 @@ def test_validity_of_a_short_stay_visa_is_90_days_from_arrival_or_the_passport()
     assert validity(r, r.principal, today=TODAY) == (TODAY, ARRIVAL + dt.timedelta(days=90))
     r = request(status=Status.SHORT_STAY, posting_end=None, principal=person(expires_on=dt.date(2025, 5, 15)))
     assert validity(r, r.principal, today=TODAY) == (TODAY, dt.date(2025, 5, 15))
+
+
+# --- peruvian-national -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", list(Status))
+def test_a_peruvian_spouse_gets_no_peruvian_visa_and_the_rest_of_the_family_is_unaffected(status):
+    posting = {} if status == Status.SHORT_STAY else {"posting_end": dt.date(2028, 3, 31)}
+    a = assess(
+        request(
+            status=status, family=[relative(nationality="PER")], principal=person(passport=PT.DIPLOMATIC), **posting
+        ),
+        today=TODAY,
+    )
+    assert "peruvian-national" in rules(a, "p1")
+    assert "peruvian-national" not in rules(a, "p0")
+    assert "Peruvian national" in message(a, "p1", "peruvian-national")
+
+
+def test_a_peruvian_principal_takes_the_family_with_them():
+    a = assess(request(principal=person(nationality="PER")), today=TODAY)
+    assert everyone(a) == {"p0": {"peruvian-national"}, "p1": {"principal-ineligible"}}
+
+
+def test_a_foreign_national_is_not_refused_as_peruvian():
+    for nationality in ("FRA", "PRY", "PRT"):
+        assert "peruvian-national" not in rules(assess(request(principal=person(nationality=nationality)), today=TODAY))
