@@ -42,6 +42,7 @@ UNDERSTOOD = {
     "pe.gob.rree.visa.authorization.review_started.v1",
     "pe.gob.rree.visa.authorization.granted.v1",
     "pe.gob.rree.visa.authorization.denied.v1",
+    "pe.gob.rree.visa.authorization.not_required.v1",
     "pe.gob.rree.visa.authorization.revoked.v1",
     "pe.gob.rree.visa.issued.v1",
     "pe.gob.rree.visa.cancelled.v1",

@@ -197,6 +197,7 @@ def _summary(report) -> None:
         ("references before the window", report.before_window),
         ("requests", report.requests),
         ("grants / denials / revocations", f"{report.grants} / {report.denials} / {report.revocations}"),
+        ("no visa needed (waivers)", report.not_required),
         ("visas issued / cancelled / live", f"{report.visas_issued} / {report.visas_cancelled} / {report.visas_live}"),
         ("violations", len(report.violations)),
         *((f"  {invariant}", n) for invariant, n in sorted(report.violations_by_invariant.items())),

@@ -10,7 +10,8 @@ Invariants (the ``invariant`` code of each violation): the signature codes of ``
 (``unsigned``, ``unknown-key``, ``bad-signature``, ``not-owner``, ``key-not-valid``), ``schema``,
 ``duplicate-id``, ``cause-missing``, ``issued-without-grant``, ``issued-after-denial``,
 ``issued-after-revocation``, ``revocation-not-executed``, ``cancelled-twice``, ``cancelled-unknown-visa``,
-``visa-number-twice``, ``two-live-visas``.
+``visa-number-twice``, ``two-live-visas``. An ``AuthorizationNotRequired`` (a waiver treaty covers these people)
+licenses no visa: one issued to a person it names is ``issued-without-grant``.
 
 A window that does not start at the log's beginning (``complete=False``) may refer to what came before
 it: a cause, the decision behind a visa, or the visa a cancellation names, missing from the window, are
@@ -21,7 +22,7 @@ Memory grows with the history, never with the size of payloads:
 * per distinct event id: the id and a 16-byte digest of its RFC 8785 form (redeliveries, conflicting
   duplicates, causes), roughly 200 bytes in CPython;
 * per request: its id, and, when its submission is in the window, each person's status and visa number;
-* per authorization: its request, the sets of granted and denied people, each revocation (event id,
+* per authorization: its request, the sets of granted, denied and not-required people, each revocation (event id,
   offset, person ids, visa numbers) and the numbers of the visas issued under it;
 * per visa: its number, request, authorization, person, and the offsets and ids of its issue and
   cancellation;
@@ -42,6 +43,7 @@ from services.intake.progress import Status, advance, request_status
 from shared.contracts.events import (
     AuthorizationDenied,
     AuthorizationGranted,
+    AuthorizationNotRequired,
     AuthorizationRevoked,
     Decision,
     RequestSubmitted,
@@ -81,6 +83,7 @@ class Report:
     visas_live: int = 0
     grants: int = 0
     denials: int = 0
+    not_required: int = 0  # AuthorizationNotRequired events: people a waiver covers, no visa
     revocations: int = 0
     violations: list[dict[str, Any]] = field(default_factory=list)
     violations_by_invariant: Counter[str] = field(default_factory=Counter)
@@ -108,6 +111,7 @@ class Report:
             "requests": self.requests,
             "grants": self.grants,
             "denials": self.denials,
+            "not_required": self.not_required,
             "revocations": self.revocations,
             "visas_issued": self.visas_issued,
             "visas_cancelled": self.visas_cancelled,
@@ -138,6 +142,7 @@ class _Authorization:
     denied_outright: bool = False  # an AuthorizationDenied carries this id
     granted: set[str] = field(default_factory=set)
     denied: set[str] = field(default_factory=set)
+    not_required: set[str] = field(default_factory=set)  # people a waiver covers (the case's id is this id)
     revocations: list[_Revocation] = field(default_factory=list)
     visas: list[str] = field(default_factory=list)  # numbers issued under it, in log order
 
@@ -179,6 +184,7 @@ class History:
             ReviewStarted.event_type: self._review_started,
             AuthorizationGranted.event_type: self._decided,
             AuthorizationDenied.event_type: self._decided,
+            AuthorizationNotRequired.event_type: self._not_required,
             AuthorizationRevoked.event_type: self._revoked,
             VisaIssued.event_type: self._issued,
             VisaCancelled.event_type: self._cancelled,
@@ -280,6 +286,14 @@ class History:
             (authorization.granted if granted else authorization.denied).add(decision["person_id"])
             self._move(data["request_id"], decision["person_id"], Status.AUTHORIZED if granted else Status.DENIED)
 
+    def _not_required(self, offset: int, event: dict[str, Any], data: dict[str, Any]) -> None:
+        # The case's id is the authorization id its grant or denial of the other people (if any) carries.
+        people = [person["person_id"] for person in data["people"]]
+        self._authorization(data["case_id"]).not_required.update(people)
+        self._report.not_required += 1
+        for person_id in people:
+            self._move(data["request_id"], person_id, Status.NOT_REQUIRED)
+
     def _revoked(self, offset: int, event: dict[str, Any], data: dict[str, Any]) -> None:
         revocation = _Revocation(
             event["id"],
@@ -297,6 +311,7 @@ class History:
         for pid, status in request.people.items():
             if revocation.concerns(pid, request.visa_of.get(pid)) and status not in (
                 Status.DENIED,
+                Status.NOT_REQUIRED,
                 Status.ISSUED,
                 Status.CANCELLED,
             ):
@@ -309,7 +324,10 @@ class History:
             self._violate(offset, event, "visa-number-twice", f"visa {number} was issued at offset {earlier.offset}")
             return  # the number names the first visa
         authorization = self._authorizations.get(authorization_id)
-        if authorization is None or not authorization.decided:
+        if authorization is not None and person_id in authorization.not_required:
+            detail = f"case {authorization_id} answered that {person_id} needs no visa (a waiver treaty)"
+            self._violate(offset, event, "issued-without-grant", detail)
+        elif authorization is None or not authorization.decided:
             if self._complete:
                 detail = f"no validly signed decision on authorization {authorization_id} earlier in the log"
                 self._violate(offset, event, "issued-without-grant", detail)

@@ -1,4 +1,4 @@
-"""The officers' HTTP API: pending cases, grant, deny with a reason, revoke."""
+"""The officers' HTTP API: pending cases (filtered), take and release one, grant, deny with a reason, revoke."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.contracts import ImmigrationStatus
 from shared.http import error_responses
 from shared.http.auth import authenticated
 
-from .cases import CaseState, InvalidTransition
+from .cases import AssignedToAnother, CaseState, InvalidTransition, NotPending
 from .models import Case, Officer
 from .usecases import CaseNotFound, Directorate, UnknownPeople
 
@@ -38,6 +39,10 @@ class CaseView(BaseModel):
     decisions: list | None
     visas: dict[str, str]
     revocation_reason: str | None
+    revoked_by: str | None
+    revoked_at: dt.datetime | None
+    assigned_to: str | None = Field(description="The officer (id) who holds the case: took it, or decided it.")
+    assigned_at: dt.datetime | None
 
 
 class GrantIn(BaseModel):
@@ -63,14 +68,37 @@ def _directorate(request: Request) -> Directorate:
 DirectorateDep = Annotated[Directorate, Depends(_directorate)]
 
 
+ME, NOBODY = "me", "nobody"
+
+
 @router.get("/cases", response_model=list[CaseView])
 async def list_cases(
     officer: OfficerDep,
     directorate: DirectorateDep,
     state: CaseState = CaseState.PENDING,
+    immigration_status: ImmigrationStatus | None = None,
+    sponsor: Annotated[str | None, Query(min_length=1, max_length=36, description="A sponsor's id.")] = None,
+    assigned: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=36,
+            description=f"`{ME}` (the cases you hold), `{NOBODY}` (the cases nobody holds), or an officer's id.",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[CaseView]:
-    return [_view(case) for case in await directorate.cases(state, limit)]
+    """Cases in ``state`` (pending unless asked), oldest first, filtered by status, sponsor and holder."""
+    holder = officer.id if assigned == ME else None if assigned == NOBODY else assigned
+    found = await directorate.cases(
+        state,
+        immigration_status=immigration_status,
+        sponsor_id=sponsor,
+        assigned_to=holder,
+        unassigned=assigned == NOBODY,
+        limit=limit,
+    )
+    return [_view(case) for case in found]
 
 
 @router.get("/cases/{request_id}", response_model=CaseView, responses=error_responses(404))
@@ -79,32 +107,48 @@ async def get_case(request_id: str, officer: OfficerDep, directorate: Directorat
 
 
 async def _refused_as_http(action: Awaitable[Case]) -> Case:
-    """A use case's refusal, in HTTP's terms: no such case 404, not in this state 409, unknown people 422."""
+    """A use case's refusal, in HTTP's terms: no such case 404, not in this state or held by another officer
+    409 (naming that officer's id), unknown people 422."""
     try:
         return await action
     except CaseNotFound as error:
         raise HTTPException(404, detail=str(error)) from None
-    except InvalidTransition as error:
+    except (InvalidTransition, NotPending, AssignedToAnother) as error:
         raise HTTPException(409, detail=str(error)) from None
     except UnknownPeople as error:
         raise HTTPException(422, detail=str(error)) from None
+
+
+@router.post("/cases/{request_id}/take", response_model=CaseView, responses=error_responses(404, 409, 413))
+async def take(request_id: str, officer: OfficerDep, directorate: DirectorateDep) -> CaseView:
+    """Take a pending case: no other officer may decide or release it until you decide or release it.
+    Taking your own case again changes nothing; another officer's is a 409 naming that officer."""
+    return _view(await _refused_as_http(directorate.take(request_id, officer_id=officer.id)))
+
+
+@router.post("/cases/{request_id}/release", response_model=CaseView, responses=error_responses(404, 409, 413))
+async def release(request_id: str, officer: OfficerDep, directorate: DirectorateDep) -> CaseView:
+    """Give back a pending case you hold: any officer may take or decide it again."""
+    return _view(await _refused_as_http(directorate.release(request_id, officer_id=officer.id)))
 
 
 @router.post("/cases/{request_id}/grant", response_model=CaseView, responses=error_responses(404, 409, 413))
 async def grant(
     request_id: str, officer: OfficerDep, directorate: DirectorateDep, body: GrantIn | None = None
 ) -> CaseView:
-    """Grant everyone the rules allow, except the people the officer denies by name."""
+    """Grant everyone the rules allow, except the people the officer denies by name. The case must be yours or
+    nobody's (it is yours from then on): another officer's is a 409 naming that officer."""
     denials = body.deny if body else {}
     return _view(await _refused_as_http(directorate.grant(request_id, officer_id=officer.id, denials=denials)))
 
 
 @router.post("/cases/{request_id}/deny", response_model=CaseView, responses=error_responses(404, 409, 413))
 async def deny(request_id: str, body: ReasonIn, officer: OfficerDep, directorate: DirectorateDep) -> CaseView:
+    """Deny everyone in the request, with your reason. As for a grant, the case must be yours or nobody's."""
     return _view(await _refused_as_http(directorate.deny(request_id, officer_id=officer.id, reason=body.reason)))
 
 
 @router.post("/cases/{request_id}/revoke", response_model=CaseView, responses=error_responses(404, 409, 413))
 async def revoke(request_id: str, body: ReasonIn, officer: OfficerDep, directorate: DirectorateDep) -> CaseView:
-    """Revoke a granted authorization; the consulate cancels its visas."""
+    """Revoke a granted authorization; the consulate cancels its visas. Any officer may, whoever decided it."""
     return _view(await _refused_as_http(directorate.revoke(request_id, officer_id=officer.id, reason=body.reason)))

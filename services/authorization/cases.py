@@ -1,12 +1,22 @@
-"""A case's life at the Directorate, who may act on it, and how an assessment becomes per-person decisions.
-Pure."""
+"""A case's life at the Directorate, who may act on it, and how an assessment becomes per-person decisions,
+setting apart the people a waiver treaty covers (no visa needed: NOT_REQUIRED). Pure."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 
-from shared.contracts import AuthorizationDenied, AuthorizationGranted, Decision, PersonDecision, RequestSubmitted
+from shared.contracts import (
+    AuthorizationDenied,
+    AuthorizationGranted,
+    Decision,
+    PersonDecision,
+    PersonNotRequired,
+    RequestSubmitted,
+    Waiver,
+)
+from shared.treaties.coverage import Covered
 
 from .rules import Assessment
 
@@ -16,10 +26,12 @@ class CaseState(StrEnum):
     GRANTED = "GRANTED"
     DENIED = "DENIED"
     REVOKED = "REVOKED"
+    # Nobody granted, and a waiver treaty makes a visa unnecessary for someone: never recorded as a denial.
+    NOT_REQUIRED = "NOT_REQUIRED"
 
 
 _NEXT = {
-    CaseState.PENDING: {CaseState.GRANTED, CaseState.DENIED},
+    CaseState.PENDING: {CaseState.GRANTED, CaseState.DENIED, CaseState.NOT_REQUIRED},
     CaseState.GRANTED: {CaseState.REVOKED},
 }
 
@@ -146,3 +158,59 @@ def outcome(decisions: tuple[PersonDecision, ...]) -> type[AuthorizationGranted]
     if any(decision.decision is Decision.GRANTED for decision in decisions):
         return AuthorizationGranted
     return AuthorizationDenied
+
+
+# --- a waiver: no visa needed ------------------------------------------------------------------------------
+
+
+def waiver(covered: Covered) -> Waiver:
+    """The contract's account of the treaty that covers a stay (docs/domain/waivers.md)."""
+    entry = covered.entry
+    return Waiver(
+        country=entry.country,
+        instrument=entry.instrument,
+        source=entry.source,
+        max_stay_days=entry.max_stay_days,
+        window_days=entry.window_days,
+        stay_days=covered.stay_days,
+        stay_assumed=covered.stay_assumed,
+        conditions=covered.conditions,
+    )
+
+
+@dataclass(frozen=True)
+class Conclusion:
+    """How a case ends: its state, the visa decisions (for an ``AuthorizationGranted`` or ``AuthorizationDenied``,
+    none when nobody needs a visa) and the people a waiver covers (for an ``AuthorizationNotRequired``)."""
+
+    state: CaseState
+    decisions: tuple[PersonDecision, ...]
+    not_required: tuple[PersonNotRequired, ...]
+
+    @property
+    def visa_event(self) -> type[AuthorizationGranted] | type[AuthorizationDenied] | None:
+        return outcome(self.decisions) if self.decisions else None
+
+
+def conclusion(request: RequestSubmitted, assessment: Assessment, decisions: tuple[PersonDecision, ...]) -> Conclusion:
+    """Split ``decide``'s decisions: a person a waiver covers (eligible, treaty found) needs no visa, whatever
+    an officer decided, and is neither granted nor denied; the others keep their decision.
+
+    The case is GRANTED when anyone is granted (it can be revoked), else NOT_REQUIRED when a waiver covers
+    anyone (a waiver is never recorded as a refusal), else DENIED.
+    """
+    people = {person.person_id: person for person in request.people}
+    not_required = tuple(
+        PersonNotRequired(person_id=p.person_id, person=people[p.person_id], waiver=waiver(p.waiver))
+        for p in assessment.people
+        if p.waiver is not None
+    )
+    waived = {p.person_id for p in not_required}
+    visa_decisions = tuple(d for d in decisions if d.person_id not in waived)
+    if any(d.decision is Decision.GRANTED for d in visa_decisions):
+        state = CaseState.GRANTED
+    elif not_required:
+        state = CaseState.NOT_REQUIRED
+    else:
+        state = CaseState.DENIED
+    return Conclusion(state, visa_decisions, not_required)

@@ -34,3 +34,10 @@ class Case(Base):
     visas: Mapped[dict] = mapped_column(JSON, default=dict)  # person id -> visa number, as the consulate reports
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     revocation_reason: Mapped[str | None] = mapped_column(String(500))
+    revoked_by: Mapped[str | None] = mapped_column(String(36))  # the officer who revoked
+    # Copied from the submission, for the officers' filters (None on rows whose submission lacks them).
+    sponsor_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    immigration_status: Mapped[str | None] = mapped_column(String(40))
+    # The officer who holds the case (cases.py: who acts on a case), and since when; a decider holds it.
+    assigned_to: Mapped[str | None] = mapped_column(String(36), index=True)
+    assigned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

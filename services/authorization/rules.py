@@ -16,6 +16,8 @@ from shared.contracts import ImmigrationStatus as Status
 from shared.contracts import PassportType, Person, RequestSubmitted, SponsorKind
 from shared.contracts.people import MAX_VALIDITY_YEARS, Plausibility, add_days, add_years, existing_country_code
 from shared.mrz import transliterate
+from shared.treaties.coverage import Coverage, Covered, Stay, judge, purpose_of
+from shared.treaties.model import TreatyEntry
 
 RESIDENT = frozenset({Status.DIPLOMATIC_RESIDENT, Status.CONSULAR_RESIDENT, Status.OFFICIAL_RESIDENT})
 # Default length of a short-stay visa. Configuration-worthy: the treaties range from 30 to 90 days.
@@ -43,7 +45,7 @@ _SPONSOR = {
 class WaiverLookup(Protocol):
     """What the rules need from the treaty list (shared.treaties.model.TreatyList fits)."""
 
-    def waiver_for(self, nationality: str, passport_type: PassportType, on: dt.date) -> object | None: ...
+    def candidates(self, nationality: str, issuing_state: str, on: dt.date) -> tuple[TreatyEntry, ...]: ...
 
 
 @dataclass(frozen=True)
@@ -61,10 +63,17 @@ class PersonAssessment:
     violations: tuple[Violation, ...]
     # ``(valid_from, valid_until)`` of the visa the rules allow this person; None when they allow none.
     validity: tuple[dt.date, dt.date] | None = None
+    # What the waiver treaties say of this person's short stay (None: not a short stay, or no list given).
+    coverage: Coverage | None = None
 
     @property
     def eligible(self) -> bool:
         return not self.violations
+
+    @property
+    def waiver(self) -> Covered | None:
+        """The treaty that makes a visa unnecessary: this person is answered NOT_REQUIRED, never denied."""
+        return self.coverage if self.eligible and isinstance(self.coverage, Covered) else None
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,11 @@ class Assessment:
     @property
     def anyone_eligible(self) -> bool:
         return any(p.eligible for p in self.people)
+
+    @property
+    def anyone_needs_a_visa(self) -> bool:
+        """Someone eligible whom no waiver covers: only then is there a visa for the policy or an officer to grant."""
+        return any(p.eligible and p.waiver is None for p in self.people)
 
     def for_person(self, person_id: str) -> PersonAssessment:
         for p in self.people:
@@ -168,6 +182,9 @@ def implausible_fields(request: RequestSubmitted) -> list[tuple[str, str]]:
     ]
     if request.posting_end is not None:
         checks.append(("posting_end", bounds.posting_end(request.posting_end, arrival)))
+    if (departure := request.intended_departure) is not None:
+        before = "is before the intended arrival" if departure < arrival else None
+        checks.append(("intended_departure", before or bounds.posting_end(departure, arrival)))
     for index, person in enumerate(request.people):
         where = "principal" if index == 0 else f"family[{index - 1}]"
         checks += [
@@ -237,34 +254,43 @@ def passport_valid(request: RequestSubmitted, person: Person) -> list[Violation]
     ]
 
 
+def waiver_of(request: RequestSubmitted, person: Person, waivers: WaiverLookup | None) -> Coverage | None:
+    """What the treaty list says of this person's short stay; None for a resident status or without a list.
+
+    docs/domain/waivers.md: a treaty covering the stay (passport type, length, passport validity, purpose)
+    makes a visa unnecessary. That is no violation: the person is answered NOT_REQUIRED (``cases.conclusion``).
+    Waivers cover short stays only: posted staff still need a resident status.
+    """
+    if waivers is None or request.immigration_status != Status.SHORT_STAY:
+        return None
+    passport = person.passport
+    stay = Stay(
+        nationality=person.nationality,
+        issuing_state=passport.issuing_state,
+        passport_type=passport.type,
+        passport_expires_on=passport.expires_on,
+        arrival=request.intended_arrival,
+        departure=request.intended_departure,
+        purpose=purpose_of(request.sponsor.kind),
+    )
+    return judge(waivers.candidates(person.nationality, passport.issuing_state, request.intended_arrival), stay)
+
+
 def short_stay(request: RequestSubmitted, person: Person, waivers: WaiverLookup | None) -> list[Violation]:
     if request.immigration_status != Status.SHORT_STAY:
-        return []  # waivers cover short stays only: posted staff still need a resident status
-    found = []
+        return []
     # docs/domain/statuses.md: "Procedimiento para solicitar la visa en pasaportes diplomáticos, especiales,
     # oficiales o de servicio" (laissez-passer too, as in DS 042-2024-RE, docs/domain/waivers.md); ordinary
-    # passports go through ordinary visas.
-    if person.passport.type == PassportType.ORDINARY:
-        found.append(
+    # passports go through ordinary visas, unless a treaty makes a visa unnecessary (the EU's covers them).
+    if person.passport.type == PassportType.ORDINARY and not isinstance(waiver_of(request, person, waivers), Covered):
+        return [
             Violation(
                 "ordinary-passport",
                 f"{_who(person)} holds an ordinary passport; this procedure "
                 "covers diplomatic, special, official and service passports and laissez-passer.",
             )
-        )
-    # docs/domain/waivers.md: a passport from a country with a visa suppression treaty needs no visa for a
-    # short stay.
-    entry = waivers.waiver_for(person.nationality, person.passport.type, request.intended_arrival) if waivers else None
-    if entry is not None:
-        found.append(
-            Violation(
-                "waiver-applies",
-                f"{_who(person)} needs no visa for a short stay: "
-                f"{getattr(entry, 'instrument', 'a treaty')} exempts {person.nationality} "
-                f"nationals holding {_passport(person)}.",
-            )
-        )
-    return found
+        ]
+    return []
 
 
 def assess(request: RequestSubmitted, *, today: dt.date, waivers: WaiverLookup | None = None) -> Assessment:
@@ -285,8 +311,11 @@ def assess(request: RequestSubmitted, *, today: dt.date, waivers: WaiverLookup |
         )
 
     def judged(person: Person, violations: tuple[Violation, ...]) -> PersonAssessment:
+        coverage = waiver_of(request, person, waivers)
+        if isinstance(coverage, Covered) and all(v.rule == "principal-ineligible" for v in violations):
+            violations = ()  # a waiver is the holder's own: it does not derive from the principal's status
         window = None if violations else validity(request, person, today=today)
-        return PersonAssessment(person.person_id, violations, window)
+        return PersonAssessment(person.person_id, violations, window, coverage)
 
     principal = judged(request.principal, own(request.principal))
     family = []

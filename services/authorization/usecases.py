@@ -3,7 +3,9 @@
 The officers' HTTP API (and any console or command to come) calls the commands and queries; the event
 consumer calls ``receive`` and ``record_visa`` inside the unit of work the bus opened for the event's inbox
 entry. The decisions themselves are pure: ``rules.assess`` judges a request, ``cases.decide`` turns the
-judgement and the officer's denials into per-person decisions, ``cases.transition`` guards the case's life.
+judgement and the officer's denials into per-person decisions, ``cases.conclusion`` sets apart the people a
+waiver treaty covers (NOT_REQUIRED: neither granted nor denied), ``cases.transition`` guards the case's life,
+and ``cases.holder_after_take|release|decision`` say which officer may act on it.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import Clock
 from shared.contracts import (
-    AuthorizationGranted,
+    AuthorizationNotRequired,
     AuthorizationRevoked,
     Decision,
     EventData,
+    ImmigrationStatus,
     RequestSubmitted,
     ReviewStarted,
     VisaIssued,
@@ -31,7 +34,16 @@ from shared.messaging import PoisonEvent, UnitOfWork
 from shared.observability.logs import bind_request
 from shared.privacy import failure_kind
 
-from .cases import CaseState, InvalidTransition, decide, outcome, transition
+from .cases import (
+    CaseState,
+    InvalidTransition,
+    conclusion,
+    decide,
+    holder_after_decision,
+    holder_after_release,
+    holder_after_take,
+    transition,
+)
 from .models import Case
 from .rules import Assessment, WaiverLookup, assess
 from .settings import Policy
@@ -105,13 +117,16 @@ class Directorate:
             authorization_id=str(uuid.uuid4()),
             state=CaseState.PENDING,
             submission=request.model_dump(mode="json"),
+            sponsor_id=request.sponsor.id,
+            immigration_status=request.immigration_status,
             violations={p.person_id: [str(v) for v in p.violations] for p in assessment.people},
             opened_at=self.clock.now(),
             visas={},
         )
         uow.session.add(case)
-        # A request nobody is eligible for is denied at once, with the rules it breaks.
-        if not assessment.anyone_eligible or self.policy is Policy.AUTO:
+        # A request nobody is eligible for is denied at once, with the rules it breaks; one whose eligible people
+        # a waiver treaty all covers is answered at once too: there is no visa for an officer to grant.
+        if not assessment.anyone_needs_a_visa or self.policy is Policy.AUTO:
             await self._conclude(uow, case, request, assessment, decided_by=POLICY)
         else:
             await uow.emit(ReviewStarted(request_id=request.request_id, case_id=case.authorization_id))
@@ -127,31 +142,67 @@ class Directorate:
 
     # --- officers' commands ---------------------------------------------------------------------------
 
-    async def grant(self, request_id: str, *, officer_id: str, denials: Mapping[str, str]) -> Case:
-        """Grant everyone the rules allow, except the people the officer denies by name (id -> reason)."""
+    async def take(self, request_id: str, *, officer_id: str) -> Case:
+        """The officer takes a pending case: nobody else may decide or release it until they do.
+
+        Taking one's own case again changes nothing (``assigned_at`` stays the first time's); another's is
+        refused (``AssignedToAnother``), a decided one too (``NotPending``).
+        """
         bind_request(request_id)
         async with self.units() as uow:
             case = await self._case(uow.session, request_id, for_update=True)
+            holder = holder_after_take(CaseState(case.state), case.assigned_to, officer_id)
+            if case.assigned_to != holder:
+                case.assigned_to, case.assigned_at = holder, self.clock.now()
+                log.info("request %s taken by %s", request_id, officer_id)
+        return case
+
+    async def release(self, request_id: str, *, officer_id: str) -> Case:
+        """The officer who holds a pending case gives it back: any officer may take or decide it again.
+
+        Releasing a case nobody holds changes nothing; another's is refused, a decided one too.
+        """
+        bind_request(request_id)
+        async with self.units() as uow:
+            case = await self._case(uow.session, request_id, for_update=True)
+            holder_after_release(CaseState(case.state), case.assigned_to, officer_id)
+            if case.assigned_to is not None:
+                case.assigned_to, case.assigned_at = None, None
+                log.info("request %s released by %s", request_id, officer_id)
+        return case
+
+    async def grant(self, request_id: str, *, officer_id: str, denials: Mapping[str, str]) -> Case:
+        """Grant everyone the rules allow, except the people the officer denies by name (id -> reason).
+
+        As for ``deny``, the case must be pending and the officer's or nobody's; it is theirs from then on.
+        """
+        bind_request(request_id)
+        async with self.units() as uow:
+            case = await self._case(uow.session, request_id, for_update=True)
+            self._claim(case, officer_id=officer_id, target=CaseState.GRANTED)
             request = RequestSubmitted.model_validate(case.submission)
             unknown = set(denials) - {person.person_id for person in request.people}
             if unknown:
                 raise UnknownPeople(unknown)
-            await self._decide(uow, case, request, officer_id=officer_id, denials=denials, target=CaseState.GRANTED)
+            await self._decide(uow, case, request, officer_id=officer_id, denials=denials)
         return case
 
     async def deny(self, request_id: str, *, officer_id: str, reason: str) -> Case:
-        """Deny everyone in the request, with the officer's reason."""
+        """Deny everyone in the request, with the officer's reason (kept in each person's decision)."""
         bind_request(request_id)
         async with self.units() as uow:
             case = await self._case(uow.session, request_id, for_update=True)
+            self._claim(case, officer_id=officer_id, target=CaseState.DENIED)
             request = RequestSubmitted.model_validate(case.submission)
-            await self._decide(
-                uow, case, request, officer_id=officer_id, denials={"*": reason}, target=CaseState.DENIED
-            )
+            await self._decide(uow, case, request, officer_id=officer_id, denials={"*": reason})
         return case
 
     async def revoke(self, request_id: str, *, officer_id: str, reason: str) -> Case:
-        """Revoke the whole authorization: the consulate cancels every visa issued under it."""
+        """Revoke the whole authorization: the consulate cancels every visa issued under it.
+
+        Any officer may revoke a granted case, whoever holds or decided it: revocation answers what happens
+        after the grant (an end of mission, a persona non grata), and a grant by the policy has no officer.
+        """
         bind_request(request_id)
         async with self.units() as uow:
             case = await self._case(uow.session, request_id, for_update=True)
@@ -159,6 +210,7 @@ class Directorate:
             granted = tuple(d["person_id"] for d in case.decisions or () if d["decision"] == Decision.GRANTED)
             case.revoked_at = self.clock.now()
             case.revocation_reason = reason
+            case.revoked_by = officer_id
             await uow.emit(
                 AuthorizationRevoked(
                     request_id=case.request_id,
@@ -176,12 +228,29 @@ class Directorate:
 
     # --- queries --------------------------------------------------------------------------------------
 
-    async def cases(self, state: CaseState, limit: int) -> list[Case]:
-        """Cases in ``state``, oldest first."""
+    async def cases(
+        self,
+        state: CaseState = CaseState.PENDING,
+        *,
+        immigration_status: ImmigrationStatus | None = None,
+        sponsor_id: str | None = None,
+        assigned_to: str | None = None,
+        unassigned: bool = False,
+        limit: int = 100,
+    ) -> list[Case]:
+        """Cases in ``state``, oldest first; only those of ``immigration_status``, of the sponsor ``sponsor_id``,
+        held by the officer ``assigned_to``, or held by nobody (``unassigned``), when given."""
+        query = select(Case).where(Case.state == state)
+        if immigration_status is not None:
+            query = query.where(Case.immigration_status == immigration_status)
+        if sponsor_id is not None:
+            query = query.where(Case.sponsor_id == sponsor_id)
+        if assigned_to is not None:
+            query = query.where(Case.assigned_to == assigned_to)
+        if unassigned:
+            query = query.where(Case.assigned_to.is_(None))
         async with self.reads() as session:
-            return list(
-                await session.scalars(select(Case).where(Case.state == state).order_by(Case.opened_at).limit(limit))
-            )
+            return list(await session.scalars(query.order_by(Case.opened_at, Case.request_id).limit(limit)))
 
     async def case(self, request_id: str) -> Case:
         async with self.reads() as session:
@@ -202,6 +271,15 @@ class Directorate:
         with _about_content(request):
             return assess(request, today=self.clock.today(), waivers=waivers)
 
+    def _claim(self, case: Case, *, officer_id: str, target: CaseState) -> None:
+        """Before an officer decides, first of all: the case is pending, and theirs or nobody's; it is theirs from
+        now on (a refusal after this rolls the unit of work back, the assignment with it)."""
+        if case.state != CaseState.PENDING:
+            raise InvalidTransition(CaseState(case.state), target)
+        holder = holder_after_decision(case.assigned_to, officer_id)
+        if case.assigned_to != holder:
+            case.assigned_to, case.assigned_at = holder, self.clock.now()
+
     async def _decide(
         self,
         uow: UnitOfWork,
@@ -210,11 +288,9 @@ class Directorate:
         *,
         officer_id: str,
         denials: Mapping[str, str],
-        target: CaseState,
     ) -> None:
-        """An officer decides a pending case. The rules are applied again: the law may have changed meanwhile."""
-        if case.state != CaseState.PENDING:
-            raise InvalidTransition(CaseState(case.state), target)
+        """An officer decides a pending case they claimed (``_claim``). The rules are applied again: the law may
+        have changed meanwhile."""
         await self._conclude(uow, case, request, await self._assess(request), decided_by=officer_id, denials=denials)
 
     async def _conclude(
@@ -229,20 +305,34 @@ class Directorate:
     ) -> None:
         with _about_content(request):
             decisions = decide(request, assessment, officer_denials=denials)
-        event_class = outcome(decisions)
-        granted = event_class is AuthorizationGranted
-        case.state = transition(CaseState(case.state), CaseState.GRANTED if granted else CaseState.DENIED)
+            concluded = conclusion(request, assessment, decisions)
+        case.state = transition(CaseState(case.state), concluded.state)
         case.decided_by = decided_by
         case.decided_at = self.clock.now()
-        case.decisions = [decision.model_dump(mode="json") for decision in decisions]
-        await uow.emit(
-            event_class(
-                request_id=request.request_id,
-                authorization_id=case.authorization_id,
-                immigration_status=request.immigration_status,
-                decisions=decisions,
-                decided_by=decided_by,
-                decided_at=case.decided_at,
+        case.decisions = [decision.model_dump(mode="json") for decision in concluded.decisions] + [
+            {"decision": CaseState.NOT_REQUIRED.value, **waived.model_dump(mode="json")}
+            for waived in concluded.not_required
+        ]
+        # The people a waiver covers, then the visa decision on the others (each event only when it has people).
+        if concluded.not_required:
+            await uow.emit(
+                AuthorizationNotRequired(
+                    request_id=request.request_id,
+                    case_id=case.authorization_id,
+                    people=concluded.not_required,
+                    decided_by=decided_by,
+                    decided_at=case.decided_at,
+                )
             )
-        )
+        if (event_class := concluded.visa_event) is not None:
+            await uow.emit(
+                event_class(
+                    request_id=request.request_id,
+                    authorization_id=case.authorization_id,
+                    immigration_status=request.immigration_status,
+                    decisions=concluded.decisions,
+                    decided_by=decided_by,
+                    decided_at=case.decided_at,
+                )
+            )
         log.info("request %s %s by %s", request.request_id, case.state.lower(), decided_by)

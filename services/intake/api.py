@@ -6,9 +6,9 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from shared.contracts import Decision, PassportType
+from shared.contracts import Decision, PassportType, Waiver
 from shared.http import error_responses
 from shared.http.auth import authenticated
 
@@ -39,7 +39,7 @@ async def submit_request(
     body: VisaRequestIn,
     sponsor: SponsorDep,
     intake: IntakeDep,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200, pattern=r"\S")] = None,
 ) -> Accepted:
     """Accept a formal request; MRE's Directorate of Privileges receives it as ``RequestSubmitted``."""
     try:
@@ -66,6 +66,11 @@ class ApplicantView(BaseModel):
     decision: Decision | None
     reasons: list[str]
     visa: VisaView | None
+    waiver: Waiver | None = Field(
+        default=None,
+        description="Status NOT_REQUIRED: the treaty that makes a visa unnecessary, its maximum stay "
+        "and its conditions.",
+    )
 
 
 class RequestView(BaseModel):
@@ -99,6 +104,7 @@ def _view(visa_request: VisaRequest) -> RequestView:
                 )
                 if a.visa_number and a.visa_mrz
                 else None,
+                waiver=a.waiver,
             )
             for a in visa_request.applicants
         ],

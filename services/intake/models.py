@@ -64,5 +64,7 @@ class Applicant(Base):
     visa_valid_from: Mapped[dt.date | None] = mapped_column(Date)
     visa_valid_until: Mapped[dt.date | None] = mapped_column(Date)
     visa_mrz: Mapped[list[str] | None] = mapped_column(JSON)
+    # The treaty that makes a visa unnecessary (status NOT_REQUIRED): the event's ``Waiver``, as JSON.
+    waiver: Mapped[dict | None] = mapped_column(JSON)
 
     request: Mapped[VisaRequest] = orm.relationship(back_populates="applicants")

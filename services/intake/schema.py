@@ -119,6 +119,11 @@ class VisaRequestIn(_Strict):
     function: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200)]
     intended_arrival: dt.date
     posting_end: dt.date | None = Field(default=None, validate_default=True)
+    intended_departure: dt.date | None = Field(
+        default=None,
+        description="Short stays only: the last day in Peru. Without it, a waiver treaty is judged for its longest "
+        "stay, and the answer says so.",
+    )
     principal: PersonIn
     family: list[FamilyMemberIn] = Field(default_factory=list, max_length=20)
 
@@ -141,6 +146,19 @@ class VisaRequestIn(_Strict):
         if arrival is not None and value <= arrival:
             raise ValueError("must be after intended_arrival")
         # An arrival refused above is judged as the latest plausible one: posting_end is still named.
+        _refuse(_plausible().posting_end(value, arrival or add_years(clock.current().today(), ARRIVAL_HORIZON_YEARS)))
+        return value
+
+    @field_validator("intended_departure")
+    @classmethod
+    def _departure(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        status, arrival = info.data.get("immigration_status"), info.data.get("intended_arrival")
+        if value is None:
+            return value
+        if status is not None and status is not ImmigrationStatus.SHORT_STAY:
+            raise ValueError("is for a short stay only: a resident status ends with posting_end")
+        if arrival is not None and value < arrival:
+            raise ValueError("cannot be before intended_arrival")
         _refuse(_plausible().posting_end(value, arrival or add_years(clock.current().today(), ARRIVAL_HORIZON_YEARS)))
         return value
 

@@ -24,6 +24,7 @@ from shared.clock import Clock
 from shared.contracts import (
     AuthorizationDenied,
     AuthorizationGranted,
+    AuthorizationNotRequired,
     AuthorizationRevoked,
     Decision,
     EventData,
@@ -136,6 +137,7 @@ class Intake:
             ReviewStarted: self.on_review_started,
             AuthorizationGranted: self.on_decided,
             AuthorizationDenied: self.on_decided,
+            AuthorizationNotRequired: self.on_not_required,
             AuthorizationRevoked: self.on_revoked,
             VisaIssued: self.on_issued,
             VisaCancelled: self.on_cancelled,
@@ -148,7 +150,10 @@ class Intake:
 
         Returns the request id; a retry under the same Idempotency-Key returns the first one's.
         """
-        fingerprint = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+        # Without a departure, the body is fingerprinted as before the field existed: a retry across an upgrade
+        # under the same Idempotency-Key is still the same request.
+        unsaid = {"intended_departure"} if body.intended_departure is None else None
+        fingerprint = hashlib.sha256(body.model_dump_json(exclude=unsaid).encode()).hexdigest()
         if idempotency_key:
             if earlier := await self._replay(sponsor, idempotency_key, fingerprint):
                 return earlier
@@ -209,6 +214,7 @@ class Intake:
             function=body.function,
             intended_arrival=body.intended_arrival,
             posting_end=body.posting_end,
+            intended_departure=body.intended_departure,
             principal=_person(str(uuid.uuid4()), "PRINCIPAL", body.principal),
             family=tuple(_person(str(uuid.uuid4()), "FAMILY", member) for member in body.family),
             submitted_at=self.clock.now(),
@@ -247,6 +253,19 @@ class Intake:
                 applicant.reasons = [*decision.reasons, *applicant.reasons]
         self._refresh(request)
 
+    async def on_not_required(self, uow: UnitOfWork, event: AuthorizationNotRequired) -> None:
+        """A waiver treaty covers these people's short stay: no visa, and no refusal either."""
+        request = await self._request(uow, event.request_id)
+        if request is None:
+            return
+        covered = {person.person_id: person.waiver for person in event.people}
+        for applicant in request.applicants:
+            if applicant.person_id in covered:
+                _move(applicant, Status.NOT_REQUIRED)
+                if applicant.waiver is None:
+                    applicant.waiver = covered[applicant.person_id].model_dump(mode="json")
+        self._refresh(request)
+
     async def on_revoked(self, uow: UnitOfWork, event: AuthorizationRevoked) -> None:
         # People not yet issued lose their authorization now, even if the grant has not reached us yet;
         # issued visas stay ISSUED until the consulate reports them cancelled (VisaCancelled).
@@ -256,6 +275,7 @@ class Intake:
         for applicant in request.applicants:
             if event.concerns(applicant.person_id, applicant.visa_number) and applicant.status not in (
                 Status.DENIED,
+                Status.NOT_REQUIRED,
                 Status.ISSUED,
                 Status.CANCELLED,
             ):

@@ -40,6 +40,9 @@ class RequestSubmitted(EventData):
     function: str
     intended_arrival: dt.date
     posting_end: dt.date | None = None
+    intended_departure: dt.date | None = Field(
+        default=None, description="Short stays: the last day in Peru, when the sponsor gives it (additive to v1)."
+    )
     principal: Person
     family: tuple[Person, ...] = ()
     submitted_at: dt.datetime
@@ -90,6 +93,44 @@ class AuthorizationDenied(_Decided):
 
     event_type: ClassVar[str] = f"{TYPE_PREFIX}.authorization.denied.v1"
     routing_key: ClassVar[str] = "visa.authorization.denied"
+
+
+class Waiver(Contract):
+    """The treaty that makes a visa unnecessary for one person's short stay, and on what conditions."""
+
+    country: str = Field(description="The treaty list entry's country (ISO 3166-1 alpha-3).")
+    instrument: str = Field(description="The agreement or decree, e.g. 'DS 042-2012-RE'.")
+    source: str = Field(description="Where the instrument is published (docs/domain/waivers.md).")
+    max_stay_days: int | None = Field(description="The longest stay it allows; null: the instrument states none.")
+    window_days: int | None = Field(default=None, description="max_stay_days within any period this long.")
+    stay_days: int | None = Field(
+        default=None, description="The stay judged: from intended_departure, or the maximum when assumed."
+    )
+    stay_assumed: bool = Field(default=False, description="No intended departure: the maximum stay was assumed.")
+    conditions: tuple[str, ...] = Field(default=(), description="Every condition the traveller must meet, in words.")
+
+
+class PersonNotRequired(Contract):
+    person_id: str
+    person: Person
+    waiver: Waiver
+
+
+class AuthorizationNotRequired(EventData):
+    """These people need no visa: a waiver treaty covers their short stay. Nothing is issued, nobody denied.
+
+    The people of a request that do need a visa are decided in an ``AuthorizationGranted`` or
+    ``AuthorizationDenied`` of the same case, which does not list these.
+    """
+
+    event_type: ClassVar[str] = f"{TYPE_PREFIX}.authorization.not_required.v1"
+    routing_key: ClassVar[str] = "visa.authorization.not-required"
+
+    request_id: str
+    case_id: str
+    people: tuple[PersonNotRequired, ...] = Field(min_length=1)
+    decided_by: str = Field(description="An officer's id, or 'policy' for an automatic decision.")
+    decided_at: dt.datetime
 
 
 class AuthorizationRevoked(EventData):
@@ -156,6 +197,7 @@ EVENT_MODELS: dict[str, type[EventData]] = {
         ReviewStarted,
         AuthorizationGranted,
         AuthorizationDenied,
+        AuthorizationNotRequired,
         AuthorizationRevoked,
         VisaIssued,
         VisaCancelled,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from .events import (
     AuthorizationDenied,
     AuthorizationGranted,
+    AuthorizationNotRequired,
     AuthorizationRevoked,
     EventData,
     RequestSubmitted,
@@ -67,6 +68,7 @@ INTAKE = Role(
         ReviewStarted,
         AuthorizationGranted,
         AuthorizationDenied,
+        AuthorizationNotRequired,
         AuthorizationRevoked,
         VisaIssued,
         VisaCancelled,
@@ -75,11 +77,18 @@ INTAKE = Role(
 # The Directorate's cases: the requests it decides, and the visas issued under its authorizations.
 AUTHORIZATION = Role(
     "authorization",
-    publishes=(ReviewStarted, AuthorizationGranted, AuthorizationDenied, AuthorizationRevoked),
+    publishes=(
+        ReviewStarted,
+        AuthorizationGranted,
+        AuthorizationDenied,
+        AuthorizationNotRequired,
+        AuthorizationRevoked,
+    ),
     consumes=ConsumerQueue("authorization.cases", ("visa.request.submitted", "visa.issued")),
     handles=(RequestSubmitted, VisaIssued),
 )
-# Only authorization events: the consulate issues nothing MRE has not authorized.
+# Only authorization events: the consulate issues nothing MRE has not authorized (and ignores the others,
+# e.g. AuthorizationNotRequired: a waiver issues nothing).
 ISSUANCE = Role(
     "issuance",
     publishes=(VisaIssued, VisaCancelled),

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from shared import clock
+from shared.contracts.registry import owned_types
 
 from .keyring import KeyEntry, KeyRing, SigningKey
 
@@ -73,14 +74,20 @@ class KeyFiles:
         return entry
 
     def signing_key(self, service: str, now: dt.datetime | None = None) -> SigningKey:
-        """``service``'s newest key valid now whose private half is here."""
+        """``service``'s newest key valid now whose private half is here, and whose ring entry lists every type
+        the service publishes: a key made before a type was added (an upgrade) would sign events every verifier
+        refuses (``not-owner``), so the service refuses to start instead, naming the command that makes one."""
         ring = read_ring(self.ring_path)
+        owned, outdated = set(owned_types(service)), []
         for entry in ring.newest(service, now or clock.current().now()):
             pem = self.private_dir / f"{entry.kid}.pem"
-            if pem.exists():
+            if pem.exists() and not owned <= set(entry.event_types):
+                outdated.append(entry.kid)
+            elif pem.exists():
                 return SigningKey.from_pem(entry.kid, pem.read_bytes())
+        unlisted = f" (key {', '.join(outdated)} does not list every type {service} publishes)" if outdated else ""
         raise KeysMissing(
-            f"no valid signing key of {service} in {self.private_dir} (key ring {self.ring_path}): "
+            f"no valid signing key of {service} in {self.private_dir} (key ring {self.ring_path}){unlisted}: "
             f"run `visa keys generate {service}`"
         )
 

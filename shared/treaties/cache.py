@@ -1,6 +1,8 @@
 """Cache-aside for the treaty list, so a decree published once reaches every service.
 
 Keys: ``{prefix}:version`` names the current list; ``{prefix}:{version}`` holds it.
+The prefix ends in the list's format (``visa:treaties:v2``, ``model.LIST_FORMAT``): releases
+that read entries differently keep their lists apart, so neither misreads the other's.
 Redis is a convenience here, never a dependency: when it is down, rules keep
 running on the list this process last saw or on the bundled one.
 """
@@ -16,9 +18,11 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from shared.treaties.model import VERSION_PATTERN, TreatyList, load_bundled
+from shared.treaties.model import LIST_FORMAT, VERSION_PATTERN, TreatyList, load_bundled
 
 log = logging.getLogger("visa.treaties")
+
+KEY_PREFIX = f"visa:treaties:v{LIST_FORMAT}"
 
 _UNAVAILABLE = (RedisError, OSError, asyncio.TimeoutError)
 
@@ -34,7 +38,7 @@ class TreatyCache:
         redis: Redis | None,
         source: Callable[[], TreatyList] = load_bundled,
         *,
-        key_prefix: str = "visa:treaties",
+        key_prefix: str = KEY_PREFIX,
         ttl_seconds: int = 86400,
         retry_after_seconds: float = 5.0,
     ) -> None:

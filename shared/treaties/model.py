@@ -2,14 +2,16 @@
 
 Treaties change by decree, so the list ships as data (``data/treaties.json``)
 and every service compares versions to know which list is newest. Each entry's
-instrument and public source: docs/domain/waivers.md.
+instrument and public source: docs/domain/waivers.md. Whether an entry covers one
+person's stay (passport, stay, validity, purpose) is judged in ``coverage.py``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from importlib import resources
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -19,6 +21,36 @@ from shared.contracts import PassportType
 VERSION_PATTERN = r"^\d{4}-\d{2}-\d{2}\.\d+$"
 
 Version = Annotated[str, StringConstraints(pattern=VERSION_PATTERN)]
+
+# The meaning of an entry's fields. A release that reads entries differently (format 2: ``verified`` decides
+# whether an entry applies, ``decided_by`` which of the person's codes it matches) keeps its lists under keys
+# of its own (``cache.py``), so it never misreads a list cached by another format, nor does that one misread it.
+LIST_FORMAT = 2
+
+# ICAO 9303 writes Germany "D"; the list keeps ISO 3166-1 alpha-3 codes.
+_ICAO_TO_ISO = {"D": "DEU"}
+
+
+def iso_code(code: str) -> str:
+    code = code.strip().upper().rstrip("<")
+    return _ICAO_TO_ISO.get(code, code)
+
+
+class Purpose(StrEnum):
+    """What a stay is for, as the instruments that restrict it name it (docs/domain/waivers.md)."""
+
+    OFFICIAL_ACTIVITY = "OFFICIAL_ACTIVITY"  # a mission for a government or an international organization
+    TOURISM = "TOURISM"
+    TRANSIT = "TRANSIT"  # "travel to a third country"
+    OTHER = "OTHER"  # anything else, e.g. an ENIEX's technical cooperation
+
+
+PURPOSE_WORDS = {
+    Purpose.OFFICIAL_ACTIVITY: "official activity",
+    Purpose.TOURISM: "tourism",
+    Purpose.TRANSIT: "transit to a third country",
+    Purpose.OTHER: "another activity",
+}
 
 
 def version_order(version: str) -> tuple[dt.date, int]:
@@ -44,12 +76,26 @@ class TreatyEntry(BaseModel):
     in_force_from: dt.date | None = None
     in_force_until: dt.date | None = None
     source: Annotated[str, StringConstraints(min_length=1)]
+    # An entry whose instrument could not be read (a news report, a visa agency's notice) is kept, marked,
+    # and not applied: ``note`` says why. A verified entry's ``note`` records the project's conversions.
     verified: bool
+    note: str | None = None
+    # Whose code the entry matches: the holder's nationality ("Los nacionales de …", "citizens of the
+    # Union") or the passport's issuing state ("passports of the Holy See").
+    decided_by: Literal["nationality", "issuing_state"] = "nationality"
+    # The purposes the instrument covers; None: it restricts none (its ``conditions`` may still exclude some).
+    purposes: tuple[Purpose, ...] | None = None
+    # Other conditions in the instrument's words, told to the sponsor with the answer.
+    conditions: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _window_is_coherent(self) -> TreatyEntry:
         if self.in_force_from and self.in_force_until and self.in_force_until < self.in_force_from:
             raise ValueError(f"{self.country}: in_force_until is before in_force_from")
+        if self.window_days is not None and (self.max_stay_days is None or self.window_days < self.max_stay_days):
+            raise ValueError(f"{self.country}: a window of {self.window_days} days needs a shorter max_stay_days")
+        if not self.verified and not (self.note or "").strip():
+            raise ValueError(f"{self.country}: an unverified entry says why in its note")
         return self
 
     def in_force_on(self, on: dt.date) -> bool:
@@ -57,8 +103,13 @@ class TreatyEntry(BaseModel):
             return False
         return self.in_force_until is None or on <= self.in_force_until
 
+    def matches(self, nationality: str, issuing_state: str) -> bool:
+        """Whether the entry speaks of this person: by nationality or by the passport's issuing state."""
+        code = nationality if self.decided_by == "nationality" else issuing_state
+        return self.country == iso_code(code)
+
     def exempts(self, nationality: str, passport_type: PassportType, on: dt.date) -> bool:
-        return self.country == nationality and passport_type in self.passport_types and self.in_force_on(on)
+        return self.country == iso_code(nationality) and passport_type in self.passport_types and self.in_force_on(on)
 
 
 class TreatyList(BaseModel):
@@ -78,14 +129,34 @@ class TreatyList(BaseModel):
     def order(self) -> tuple[dt.date, int]:
         return version_order(self.version)
 
-    def waiver_for(self, nationality: str, passport_type: PassportType, on: dt.date) -> TreatyEntry | None:
-        """The entry exempting this passport from a short-stay visa on ``on``, else None.
+    def waiver_for(
+        self, nationality: str, passport_type: PassportType, on: dt.date, *, include_unverified: bool = False
+    ) -> TreatyEntry | None:
+        """The entry exempting this passport from a short-stay visa on ``on``, else None (the question of
+        ``GET /v1/visa-waivers``: the code stands for both the nationality and the issuing state).
 
         A country may hold several entries over time (an agreement replaced by
-        another), so the date decides which one applies.
+        another), so the date decides which one applies. Unverified entries apply only when asked.
         """
-        code = nationality.upper()
-        return next((e for e in self.entries if e.exempts(code, passport_type, on)), None)
+        return next(
+            (
+                e
+                for e in self.entries
+                if (e.verified or include_unverified) and e.exempts(nationality, passport_type, on)
+            ),
+            None,
+        )
+
+    def candidates(
+        self, nationality: str, issuing_state: str, on: dt.date, *, include_unverified: bool = False
+    ) -> tuple[TreatyEntry, ...]:
+        """The entries that speak of this person on ``on``, in the list's order (bilateral agreements before
+        the EU's); whether one covers the stay is ``coverage.judge``'s question."""
+        return tuple(
+            e
+            for e in self.entries
+            if (e.verified or include_unverified) and e.in_force_on(on) and e.matches(nationality, issuing_state)
+        )
 
 
 def load_bundled() -> TreatyList:

@@ -167,7 +167,8 @@ async def test_idempotency_keys_belong_to_one_sponsor(intake, sponsor):
 
 async def test_visa_waiver_answers_from_the_bundled_list_without_redis(intake):
     exempt = await intake.http.get("/v1/visa-waivers/ALB", params={"passport_type": "DIPLOMATIC"})
-    needed = await intake.http.get("/v1/visa-waivers/swe", params={"passport_type": "DIPLOMATIC"})
+    needed = await intake.http.get("/v1/visa-waivers/usa", params={"passport_type": "DIPLOMATIC"})
+    union = await intake.http.get("/v1/visa-waivers/swe", params={"passport_type": "ORDINARY"})
     bad_type = await intake.http.get("/v1/visa-waivers/ALB", params={"passport_type": "SPACE"})
     bad_country = await intake.http.get("/v1/visa-waivers/AL", params={"passport_type": "DIPLOMATIC"})
     no_country = await intake.http.get("/v1/visa-waivers/ZZZ", params={"passport_type": "DIPLOMATIC"})
@@ -179,13 +180,22 @@ async def test_visa_waiver_answers_from_the_bundled_list_without_redis(intake):
     assert exempt.json()["on"] == dt.date.today().isoformat()
     assert needed.status_code == 200
     assert needed.json() | {"list_version": None} == {
-        "nationality": "SWE",
+        "nationality": "USA",
         "passport_type": "DIPLOMATIC",
         "on": dt.date.today().isoformat(),
         "visa_required": True,
         "treaty": None,
         "list_version": None,
     }
+    # The EU's agreement (Council Decision (EU) 2016/1744) covers every passport of its citizens, ordinary too.
+    assert union.json()["visa_required"] is False
+    treaty = union.json()["treaty"]
+    assert (treaty["instrument"], treaty["max_stay_days"], treaty["window_days"]) == (
+        "EU-Peru short-stay visa waiver agreement",
+        90,
+        180,
+    )
+    assert treaty["decided_by"] == "nationality" and treaty["verified"] is True
     assert bad_type.status_code == 422
     assert bad_country.status_code == 422
     assert no_country.status_code == 422 and "ZZZ" in str(no_country.json()["detail"])  # a code, not a person's
@@ -196,3 +206,14 @@ async def test_visa_waiver_does_not_cover_ordinary_passports(intake):
 
     assert answer.status_code == 200
     assert answer.json()["visa_required"] is True
+
+
+async def test_an_empty_idempotency_key_is_refused_not_stored(system, sponsor):
+    # An empty key would be stored, then collide with the next empty one: it names no request, so it is refused.
+    for key in ("", " "):
+        answer = await system.intake.http.post(
+            "/v1/requests", json=visa_request(), headers=sponsor | {"Idempotency-Key": key}
+        )
+        assert answer.status_code == 422
+        assert answer.json()["detail"][0]["loc"] == ["header", "idempotency-key"]
+    assert await nothing_stored(system.intake)

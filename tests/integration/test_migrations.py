@@ -35,7 +35,14 @@ from shared.migrations import FIRST, SERVICES, SchemaBehind, SchemaMismatch, Sch
 
 ROOT = Path(__file__).resolve().parents[2]
 DIALECTS = ("sqlite", "postgresql")
-HEAD = "0002"
+# Each history's revisions, newest first: its head, then down to 0001.
+HISTORIES = {
+    "intake": ["0003", "0002", FIRST],
+    "authorization": ["0003", "0002", FIRST],
+    "issuance": ["0002", FIRST],
+}
+HEADS = {service: history[0] for service, history in HISTORIES.items()}
+HEAD = HEADS["intake"]  # of the tests about intake alone
 SETTINGS = {"intake": IntakeSettings, "authorization": AuthorizationSettings, "issuance": IssuanceSettings}
 
 
@@ -127,8 +134,15 @@ def holder(id: str, name: str, **fields) -> dict:
 
 def rows_of(service: str) -> dict[str, list[dict]]:
     """Rows as each service writes them, for every table of its revision 0001."""
-    i = ids("sponsor", "auditor", "officer", "verifier", "request", "other", "principal", "spouse", "authorization")
-    submission = {"request_id": i["request"], "principal": {"surnames": "ERIKSSON", "given_names": "ANNA MARIA"}}
+    i = ids(
+        "sponsor", "auditor", "officer", "verifier", "request", "other", "third", "principal", "spouse", "authorization"
+    )
+    submission = {
+        "request_id": i["request"],
+        "sponsor": {"id": i["sponsor"], "kind": "government", "name": "Embassy of Sweden", "country": "SWE"},
+        "immigration_status": "DIPLOMATIC_RESIDENT",
+        "principal": {"surnames": "ERIKSSON", "given_names": "ANNA MARIA"},
+    }
     if service == "intake":
         return {
             "sponsors": [holder(i["sponsor"], "Embassy of Sweden", kind="government", country="SWE")],
@@ -230,6 +244,24 @@ def rows_of(service: str) -> dict[str, list[dict]]:
                     "revoked_at": None,
                     "revocation_reason": None,
                 },
+                {
+                    "request_id": i["third"],
+                    "authorization_id": str(uuid.uuid4()),
+                    "state": "REVOKED",
+                    "submission": {
+                        "request_id": i["third"],
+                        "sponsor": {"id": i["other"], "kind": "international_organization"},
+                        "immigration_status": "OFFICIAL_RESIDENT",
+                    },
+                    "violations": {},
+                    "opened_at": T0,
+                    "decided_by": "policy",
+                    "decided_at": T0 + dt.timedelta(seconds=1),
+                    "decisions": [],
+                    "visas": {},
+                    "revoked_at": T0 + dt.timedelta(days=3),
+                    "revocation_reason": "end of mission",
+                },
             ],
             **messaging_rows(
                 "authorization.cases",
@@ -322,6 +354,26 @@ def differences(service: str, schema=None):
     return work
 
 
+def named(difference) -> tuple[str, str]:
+    """One difference ``compare_metadata`` found: its kind, and the column (``table.column``) or index it is about."""
+    kind = difference[0]
+    if kind in ("add_column", "remove_column"):
+        return kind, f"{difference[2]}.{difference[3].name}"
+    return kind, difference[1].name
+
+
+# What the models hold beyond revision 0002, by service.
+AFTER_0002 = {
+    "intake": {("add_column", "applicants.waiver")},  # 0003: the treaty that makes a visa unnecessary
+    "authorization": {  # 0003: officers' case assignment, the case list's filters, who revoked
+        *(("add_column", f"cases.{column}") for column in ("revoked_by", "sponsor_id", "immigration_status")),
+        *(("add_column", f"cases.{column}") for column in ("assigned_to", "assigned_at")),
+        ("add_index", "ix_cases_sponsor_id"),
+        ("add_index", "ix_cases_assigned_to"),
+    },
+}
+
+
 def tables(connection: sa.Connection) -> set[str]:
     return set(sa.inspect(connection).get_table_names())
 
@@ -340,10 +392,10 @@ def made_before_migrations(service: str, without: tuple[str, ...] = ()) -> sa.Me
 # --- the history ---------------------------------------------------------------------------------------
 
 
-def test_every_service_has_its_own_history_with_the_same_head():
+def test_every_service_has_its_own_history():
     for service in SERVICES:
-        assert migrations.head(service) == HEAD
-        assert [script.revision for script in migrations.scripts(service).walk_revisions()] == [HEAD, FIRST]
+        assert migrations.head(service) == HEADS[service]
+        assert [script.revision for script in migrations.scripts(service).walk_revisions()] == HISTORIES[service]
         # Every table of 0001 gets rows below; and each name the convention gives is one PostgreSQL keeps whole.
         assert set(rows_of(service)) == set(migrations.first_schema(service).tables)
         for metadata in migrations.target_metadata(service):
@@ -361,7 +413,7 @@ async def test_rows_written_at_0001_are_intact_at_the_head(service, dialect, new
     assert await migrations.aupgrade(service, url, FIRST) == FIRST
     await on(url, write(first, rows))
 
-    assert await migrations.aupgrade(service, url) == HEAD
+    assert await migrations.aupgrade(service, url) == HEADS[service]
 
     assert await on(url, read(first, rows)) == in_key_order(first, rows)
     # The relay's query on the head's schema finds the backlog, oldest first.
@@ -386,14 +438,49 @@ async def test_down_to_base_and_up_again(service, dialect, new_database):
 
     assert await migrations.adowngrade(service, url, FIRST) == FIRST
     assert await on(url, differences(service, migrations.first_schema(service))) == []  # 0001 exactly, again
-    drift = {(kind, index.name) for kind, index, *_ in await on(url, differences(service))}
-    assert drift == {("add_index", "ix_outbox_unpublished"), ("remove_index", "ix_outbox_published_at")}
+    drift = {named(difference) for difference in await on(url, differences(service))}
+    outbox_index = {("add_index", "ix_outbox_unpublished"), ("remove_index", "ix_outbox_published_at")}  # 0002
+    assert drift == outbox_index | AFTER_0002.get(service, set())
 
     assert await migrations.adowngrade(service, url, "base") is None
     assert await on(url, tables) <= {"alembic_version"}
 
-    assert await migrations.aupgrade(service, url) == HEAD
+    assert await migrations.aupgrade(service, url) == HEADS[service]
     assert await on(url, differences(service)) == []
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_cases_written_at_0001_get_their_sponsor_status_and_holder_at_0003(dialect, new_database):
+    """0003 fills the filters' columns from each submission, and gives a case an officer decided to that officer
+    since the decision (as deciding does from then on); down to 0002, the cases are 0001's rows again."""
+    url = await new_database("authorization")
+    first = migrations.first_schema("authorization")
+    rows = rows_of("authorization")
+    await migrations.aupgrade("authorization", url, FIRST)
+    await on(url, write(first, rows))
+
+    assert await migrations.aupgrade("authorization", url) == "0003"
+
+    head = migrations.target_metadata("authorization")[0]
+    [at_head] = (await on(url, read(head, ["cases"]))).values()
+    found = {
+        row["request_id"]: (row["sponsor_id"], row["immigration_status"], row["assigned_to"], row["assigned_at"])
+        for row in at_head
+    }
+    granted, pending, revoked = rows["cases"]
+    sponsor_id = granted["submission"]["sponsor"]["id"]
+    assert found == {
+        granted["request_id"]: (sponsor_id, "DIPLOMATIC_RESIDENT", granted["decided_by"], granted["decided_at"]),
+        pending["request_id"]: (None, None, None, None),  # a submission without them: nothing to copy
+        revoked["request_id"]: (revoked["submission"]["sponsor"]["id"], "OFFICIAL_RESIDENT", None, None),  # policy
+    }
+    assert {row["revoked_by"] for row in at_head} == {None}  # an earlier revocation's officer is in its event only
+
+    assert await migrations.adowngrade("authorization", url, "0002") == "0002"
+    assert await on(url, read(first, rows)) == in_key_order(first, rows)
+    assert {named(difference) for difference in await on(url, differences("authorization"))} == AFTER_0002[
+        "authorization"
+    ]
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
@@ -439,14 +526,14 @@ async def test_check_refuses_a_schema_behind_and_passes_at_the_head(service, dia
             with pytest.raises(SchemaBehind) as behind:
                 await check(database, service)
             message = str(behind.value)
-            assert f"revision {FIRST}" in message and HEAD in message, message
+            assert f"revision {FIRST}" in message and HEADS[service] in message, message
             assert message.endswith(f"run `visa db upgrade {service}`"), message
             assert make_url(url).database in message
             if make_url(url).password:
                 assert make_url(url).password not in message
 
         await migrations.aupgrade(service, url)
-        assert await check(url, service) == await check(db, service) == HEAD
+        assert await check(url, service) == await check(db, service) == HEADS[service]
     finally:
         await db.dispose()
 
@@ -575,12 +662,12 @@ async def test_a_database_made_before_migrations_is_adopted(service, without, di
         ddl = await on(url, lambda connection: connection.exec_driver_sql("SELECT sql FROM sqlite_master").scalars())
         assert not any("CONSTRAINT" in (sql or "") for sql in ddl)
 
-    assert await migrations.aupgrade(service, url) == HEAD
+    assert await migrations.aupgrade(service, url) == HEADS[service]
 
     assert await on(url, differences(service)) == []  # on SQLite too: its constraints now carry their names
     first = migrations.first_schema(service)
     assert await on(url, read(first, rows)) == in_key_order(first, rows)
-    assert await check(url, service) == HEAD
+    assert await check(url, service) == HEADS[service]
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
@@ -594,7 +681,7 @@ async def test_a_database_made_by_create_all_of_today_is_adopted_at_the_head(ser
         await db.dispose()
     await on(url, write(migrations.first_schema(service), {"outbox": rows_of(service)["outbox"]}))
 
-    assert await migrations.aupgrade(service, url) == HEAD
+    assert await migrations.aupgrade(service, url) == HEADS[service]
 
     assert await on(url, differences(service)) == []
     assert len(await on(url, lambda connection: connection.execute(sa.select(outbox)).all())) == 2

@@ -235,7 +235,7 @@ def _choices(service: str, values: dict | None) -> dict[str, tuple[str, ...]]:
     return {name: (*known.get(name, ()), *NUL_TEXT) for name in values or {} if name in NAMING}
 
 
-COUNTRIES = ("SWE", "ALB", "chl")  # real countries: with a waiver treaty (ALB), without, and in lower case
+COUNTRIES = ("USA", "ALB", "chl")  # real countries: with a waiver treaty (ALB), without, and in lower case
 
 
 # Free text of a request, which a plausible request may carry NUL in.

@@ -18,6 +18,7 @@ from services.issuance.visas import machine_readable_zone, visa_number
 from shared.contracts import (
     AuthorizationDenied,
     AuthorizationGranted,
+    AuthorizationNotRequired,
     AuthorizationRevoked,
     Decision,
     Envelope,
@@ -28,6 +29,7 @@ from shared.contracts import (
     PassportType,
     Person,
     PersonDecision,
+    PersonNotRequired,
     Relationship,
     RequestSubmitted,
     ReviewStarted,
@@ -36,6 +38,7 @@ from shared.contracts import (
     SponsorKind,
     VisaCancelled,
     VisaIssued,
+    Waiver,
 )
 from shared.contracts.registry import PRODUCERS, producer_of, source_of
 from shared.signing import KeyRing, SigningKey
@@ -136,10 +139,17 @@ class Story:
         return self.emit(ReviewStarted(request_id=request_id, case_id=f"case-{request_id}"), submitted)
 
     def decide(
-        self, submitted: Event, authorization_id: str, *, denied: Iterable[str] = (), cause: Event | None = None
+        self,
+        submitted: Event,
+        authorization_id: str,
+        *,
+        denied: Iterable[str] = (),
+        cause: Event | None = None,
+        without: Iterable[str] = (),
     ) -> Event:
-        """A grant to everyone not in ``denied`` (person ids); an AuthorizationDenied when nobody is left."""
-        denied = set(denied)
+        """A grant to everyone not in ``denied`` (person ids); an AuthorizationDenied when nobody is left. The
+        people ``without`` (those a waiver covers, see ``waive``) are not in it."""
+        denied, without = set(denied), set(without)
         submission = RequestSubmitted.model_validate(submitted["data"])
         decisions = tuple(
             PersonDecision(
@@ -151,6 +161,7 @@ class Story:
                 valid_until=None if applicant.person_id in denied else VALID_UNTIL,
             )
             for applicant in submission.people
+            if applicant.person_id not in without
         )
         model = AuthorizationDenied if all(d.decision is Decision.DENIED for d in decisions) else AuthorizationGranted
         data = model(
@@ -159,6 +170,36 @@ class Story:
             immigration_status=submission.immigration_status,
             decisions=decisions,
             decided_by="officer-1",
+            decided_at=DECIDED_AT,
+        )
+        return self.emit(data, cause or submitted)
+
+    def waive(self, submitted: Event, case_id: str, person_ids: Iterable[str], cause: Event | None = None) -> Event:
+        """An AuthorizationNotRequired: a waiver treaty covers these people's short stay."""
+        submission = RequestSubmitted.model_validate(submitted["data"])
+        wanted = set(person_ids)
+        data = AuthorizationNotRequired(
+            request_id=submission.request_id,
+            case_id=case_id,
+            people=tuple(
+                PersonNotRequired(
+                    person_id=applicant.person_id,
+                    person=applicant,
+                    waiver=Waiver(
+                        country="SWE",
+                        instrument="EU-Peru short-stay visa waiver agreement",
+                        source="Council Decision (EU) 2016/1744",
+                        max_stay_days=90,
+                        window_days=180,
+                        stay_days=90,
+                        stay_assumed=True,
+                        conditions=("not for the purpose of carrying out a paid activity",),
+                    ),
+                )
+                for applicant in submission.people
+                if applicant.person_id in wanted
+            ),
+            decided_by="policy",
             decided_at=DECIDED_AT,
         )
         return self.emit(data, cause or submitted)

@@ -4,7 +4,19 @@ import datetime as dt
 
 import pytest
 
-from services.authorization.cases import CaseState, InvalidTransition, decide, outcome, transition
+from services.authorization.cases import (
+    AssignedToAnother,
+    CaseState,
+    InvalidTransition,
+    NotPending,
+    decide,
+    holder_after_decision,
+    holder_after_release,
+    holder_after_take,
+    may_act,
+    outcome,
+    transition,
+)
 from services.authorization.rules import assess
 from shared.contracts import AuthorizationDenied, AuthorizationGranted, Decision
 from tests.support.rules import TODAY, request
@@ -87,3 +99,46 @@ def test_no_officer_can_grant_what_a_rule_forbids():
     decisions = decide(submitted, assess(submitted, today=TODAY))
     assert {d.decision for d in decisions} == {Decision.DENIED}
     assert any(reason.startswith("documentation-missing") for reason in decisions[0].reasons)
+
+
+# --- who acts on a case: officers A and B ------------------------------------------------------------------
+
+A, B = "officer-a", "officer-b"
+
+
+@pytest.mark.parametrize(
+    ("assigned_to", "officer", "allowed"),
+    [(None, A, True), (A, A, True), (A, B, False), (B, A, False)],
+)
+def test_an_officer_may_act_on_a_case_that_is_theirs_or_nobodys(assigned_to, officer, allowed):
+    assert may_act(assigned_to, officer) is allowed
+
+
+@pytest.mark.parametrize(("assigned_to", "officer"), [(None, A), (A, A)])
+def test_a_pending_case_nobodys_or_ones_own_is_taken_and_decided(assigned_to, officer):
+    assert holder_after_take(CaseState.PENDING, assigned_to, officer) == officer  # again: the same holder
+    assert holder_after_decision(assigned_to, officer) == officer  # the decider holds it
+    assert holder_after_release(CaseState.PENDING, assigned_to, officer) is None  # nobody's: nothing to give back
+
+
+@pytest.mark.parametrize(
+    "act",
+    [
+        lambda: holder_after_take(CaseState.PENDING, A, B),
+        lambda: holder_after_release(CaseState.PENDING, A, B),
+        lambda: holder_after_decision(A, B),
+    ],
+    ids=["take", "release", "decide"],
+)
+def test_another_officers_case_is_neither_taken_released_nor_decided(act):
+    with pytest.raises(AssignedToAnother, match=f"assigned to officer {A}$") as refused:
+        act()
+    assert refused.value.holder == A  # an id, never a name
+
+
+@pytest.mark.parametrize("state", [CaseState.GRANTED, CaseState.DENIED, CaseState.REVOKED])
+@pytest.mark.parametrize(("action", "rule"), [("taken", holder_after_take), ("released", holder_after_release)])
+@pytest.mark.parametrize("assigned_to", [None, A])
+def test_a_decided_case_is_neither_taken_nor_released(state, action, rule, assigned_to):
+    with pytest.raises(NotPending, match=f"a {state.value} case cannot be {action}"):
+        rule(state, assigned_to, A)

@@ -19,6 +19,13 @@ from services.intake.progress import Status, advance, request_status
         (Status.AUTHORIZED, Status.DENIED, Status.AUTHORIZED),
         (Status.ISSUED, Status.CANCELLED, Status.CANCELLED),
         (Status.CANCELLED, Status.ISSUED, Status.CANCELLED),
+        (Status.UNDER_REVIEW, Status.NOT_REQUIRED, Status.NOT_REQUIRED),  # a waiver treaty covers the stay
+        (Status.SUBMITTED, Status.NOT_REQUIRED, Status.NOT_REQUIRED),  # answered at once, no review
+        (Status.NOT_REQUIRED, Status.UNDER_REVIEW, Status.NOT_REQUIRED),  # the review notice arrived late
+        (Status.NOT_REQUIRED, Status.AUTHORIZED, Status.NOT_REQUIRED),  # a decision never flips
+        (Status.NOT_REQUIRED, Status.DENIED, Status.NOT_REQUIRED),
+        (Status.DENIED, Status.NOT_REQUIRED, Status.DENIED),
+        (Status.AUTHORIZED, Status.NOT_REQUIRED, Status.AUTHORIZED),
     ],
 )
 def test_a_person_only_moves_forward(current, reported, expected):
@@ -43,6 +50,11 @@ def test_the_order_of_reports_does_not_change_the_outcome():
         ([Status.DENIED, Status.DENIED], Status.DENIED),
         ([Status.CANCELLED, Status.CANCELLED], Status.CANCELLED),
         ([Status.SUBMITTED], Status.SUBMITTED),
+        ([Status.NOT_REQUIRED, Status.NOT_REQUIRED], Status.NOT_REQUIRED),
+        ([Status.NOT_REQUIRED, Status.DENIED], Status.NOT_REQUIRED),  # never a refusal for a visa not needed
+        ([Status.NOT_REQUIRED, Status.AUTHORIZED], Status.AUTHORIZED),  # the spouse's visa is still to come
+        ([Status.NOT_REQUIRED, Status.ISSUED], Status.ISSUED),
+        ([Status.NOT_REQUIRED, Status.UNDER_REVIEW], Status.UNDER_REVIEW),
     ],
 )
 def test_the_request_status_follows_its_people(people, expected):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 import pytest
 
 from services.authorization.rules import Assessment, Violation, assess, validity
 from shared.contracts import ImmigrationStatus, PassportType, Relationship, RequestSubmitted, SponsorKind
+from shared.treaties.model import TreatyEntry, TreatyList
 from tests.support.rules import ARRIVAL, TODAY, person, relative, request
 
 Status, Kind, PT = ImmigrationStatus, SponsorKind, PassportType
@@ -159,7 +159,7 @@ def test_principal_failure_cascades_to_the_family():
     assert "Jean Dupont (p1)" in text and "Marie Dupont (p0)" in text and "passport-expired" in text
 
 
-# --- 7. short stay: ordinary-passport and waiver-applies -------------------------------------------
+# --- 7. short stay: ordinary-passport, and waivers -------------------------------------------------
 
 
 def test_short_stay_procedure_excludes_ordinary_passports():
@@ -171,45 +171,69 @@ def test_short_stay_procedure_excludes_ordinary_passports():
     assert rules(assess(r, today=TODAY)) == set()
 
 
-@dataclass(frozen=True)
-class Entry:
-    instrument: str
-    max_stay_days: int | None = 90
+def treaty(country: str, *kinds: PassportType, **fields) -> TreatyEntry:
+    return TreatyEntry(
+        country=country,
+        country_name=country,
+        passport_types=kinds,
+        instrument=f"agreement with {country}",
+        source="El Peruano",
+        verified=True,
+        **({"max_stay_days": 90} | fields),
+    )
 
 
-class FakeWaivers:
-    def __init__(self, entries):
-        self.entries, self.calls = entries, []
-
-    def waiver_for(self, nationality, passport_type, on):
-        self.calls.append((nationality, passport_type, on))
-        return self.entries.get((nationality, passport_type))
+def treaties(*entries: TreatyEntry) -> TreatyList:
+    return TreatyList(version="2025-01-01.1", published=dt.date(2025, 1, 1), entries=entries)
 
 
-def test_waiver_means_no_visa_is_needed_and_names_the_instrument():
-    waivers = FakeWaivers({("MAR", PT.SERVICE): Entry("Exchange of notes of 2003"), ("TUR", PT.SERVICE): object()})
-    family = [relative(nationality="FRA", passport=PT.SERVICE)]
+MOROCCO = treaties(treaty("MAR", PT.SERVICE), treaty("FRA", PT.ORDINARY, PT.DIPLOMATIC, window_days=180))
+
+
+def test_a_waiver_is_no_violation_the_person_needs_no_visa_and_is_told_the_treaty():
+    family = [relative(nationality="ESP", passport=PT.SERVICE)]  # no treaty: needs a visa
     r = request(status=Status.SHORT_STAY, principal=person(nationality="MAR", passport=PT.SERVICE), family=family)
-    a = assess(r, today=TODAY, waivers=waivers)
-    assert everyone(a) == {"p0": {"waiver-applies"}, "p1": {"principal-ineligible"}}
-    assert "Exchange of notes of 2003" in message(a, "p0", "waiver-applies")
-    assert "Marie Dupont (p0)" in message(a, "p0", "waiver-applies")
-    assert waivers.calls == [("MAR", PT.SERVICE, ARRIVAL), ("FRA", PT.SERVICE, ARRIVAL)]
-    # An entry without an instrument still gives a readable reason.
-    r = request(status=Status.SHORT_STAY, principal=person(nationality="TUR", passport=PT.SERVICE), family=[])
-    assert "a treaty" in message(assess(r, today=TODAY, waivers=waivers), "p0", "waiver-applies")
+    a = assess(r, today=TODAY, waivers=MOROCCO)
+    assert everyone(a) == {"p0": set(), "p1": set()}
+    covered = a.for_person("p0").waiver
+    assert covered is not None and covered.entry.instrument == "agreement with MAR" and covered.stay_days == 90
+    assert a.for_person("p1").waiver is None and a.for_person("p1").validity is not None
+    assert a.anyone_needs_a_visa  # the spouse
+    alone = request(status=Status.SHORT_STAY, principal=person(nationality="MAR", passport=PT.SERVICE), family=[])
+    assert not assess(alone, today=TODAY, waivers=MOROCCO).anyone_needs_a_visa
 
 
 def test_no_waiver_means_a_visa_is_needed():
-    waivers = FakeWaivers({("MAR", PT.SERVICE): Entry("Exchange of notes of 2003")})
-    principal = person(nationality="MAR", passport=PT.SERVICE)
+    principal = person(nationality="MAR", passport=PT.DIPLOMATIC)  # the treaty exempts service passports only
     short = request(status=Status.SHORT_STAY, principal=principal, family=[])
-    assert rules(assess(short, today=TODAY, waivers=waivers)) == {"waiver-applies"}
-    assert rules(assess(short, today=TODAY)) == set()  # no treaty list given
-    assert rules(assess(short, today=TODAY, waivers=FakeWaivers({}))) == set()  # not on the list
+    for waivers in (MOROCCO, None, treaties()):  # wrong passport, no list given, not on the list
+        a = assess(short, today=TODAY, waivers=waivers)
+        assert rules(a) == set() and a.for_person("p0").waiver is None and a.anyone_needs_a_visa
     # Waivers cover short stays only: posted staff still need a resident status.
-    posted = request(status=Status.OFFICIAL_RESIDENT, principal=principal, family=[])
-    assert rules(assess(posted, today=TODAY, waivers=waivers)) == set()
+    posted = request(status=Status.OFFICIAL_RESIDENT, principal=person(nationality="MAR", passport=PT.SERVICE))
+    a = assess(posted, today=TODAY, waivers=MOROCCO)
+    assert a.for_person("p0").coverage is None and a.for_person("p0").waiver is None
+
+
+def test_an_ordinary_passport_a_treaty_covers_needs_no_visa_rather_than_another_procedure():
+    covered = request(status=Status.SHORT_STAY, principal=person(passport=PT.ORDINARY), family=[])
+    a = assess(covered, today=TODAY, waivers=MOROCCO)
+    assert rules(a) == set() and a.for_person("p0").waiver is not None
+    uncovered = request(status=Status.SHORT_STAY, principal=person(nationality="ESP", passport=PT.ORDINARY), family=[])
+    assert rules(assess(uncovered, today=TODAY, waivers=MOROCCO)) == {"ordinary-passport"}
+
+
+def test_a_waiver_is_the_holders_own_not_derived_from_the_principal():
+    # The principal (Spain, ordinary passport) needs the ordinary procedure; the French spouse needs no visa.
+    family = [relative(nationality="FRA", passport=PT.DIPLOMATIC), relative("p2", nationality="ESP")]
+    r = request(status=Status.SHORT_STAY, principal=person(nationality="ESP", passport=PT.ORDINARY), family=family)
+    a = assess(r, today=TODAY, waivers=MOROCCO)
+    assert everyone(a) == {"p0": {"ordinary-passport"}, "p1": set(), "p2": {"principal-ineligible"}}
+    assert a.for_person("p1").waiver is not None
+    # A rule of the person's own still denies: a waiver is no way around the legal rules.
+    expired = request(status=Status.SHORT_STAY, principal=person(expires_on=ARRIVAL), family=[])
+    a = assess(expired, today=TODAY, waivers=MOROCCO)
+    assert "passport-expired" in rules(a) and a.for_person("p0").waiver is None
 
 
 # --- assessment shape and validity -----------------------------------------------------------------
