@@ -100,11 +100,25 @@ def name_field(surnames: str, given_names: str, width: int) -> str:
     return f"{primary[: width - 3].rstrip('<')}<<{secondary[0]}".ljust(width, "<")
 
 
+# Where ICAO Doc 9303 Part 3 writes a State otherwise than ISO 3166-1 alpha-3 (docs/domain/mrz.md): Germany is
+# "D" in a machine readable zone. Every other code of Part 3 is its ISO code, or one ISO does not have (UNO,
+# XXA…), written as it is. The system keeps ISO codes; a zone is written with ICAO's.
+ICAO_FORMS = {"DEU": "D"}
+ISO_FORMS = {icao: iso for iso, icao in ICAO_FORMS.items()}
+
+
+def iso_code(code: str) -> str:
+    """The ISO 3166-1 alpha-3 code of a State written the ICAO way (``D`` or ``D<<`` → ``DEU``)."""
+    code = code.strip().upper().rstrip("<")
+    return ISO_FORMS.get(code, code)
+
+
 def country_field(code: str) -> str:
-    code = code.strip().upper()
-    if not re.fullmatch(r"[A-Z][A-Z<]{0,2}", code):
+    """A State's three characters in a machine readable zone: ICAO's form, filled with ``<`` (``DEU`` → ``D<<``)."""
+    code = iso_code(code)
+    if not re.fullmatch(r"[A-Z]{3}", code):
         raise ValueError(f"invalid ICAO state code {code!r}")
-    return code.ljust(3, "<")  # Germany's "D" becomes "D<<"
+    return ICAO_FORMS.get(code, code).ljust(3, "<")
 
 
 def _padded(value: str, width: int, pattern: str, what: str) -> str:

@@ -11,6 +11,8 @@ from typing import Annotated, Any
 import pycountry
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from shared.mrz import iso_code
+
 
 class ImmigrationStatus(StrEnum):
     DIPLOMATIC_RESIDENT = "DIPLOMATIC_RESIDENT"
@@ -53,21 +55,22 @@ _COUNTRY = re.compile(r"^[A-Z]{3}$|^D$|^D<<$")
 
 
 def country_code(value: str) -> str:
-    """ISO 3166-1 alpha-3 with ICAO's additions (``D`` for Germany, ``UNO``, ``XXA``…)."""
+    """ISO 3166-1 alpha-3 with ICAO's additions (``UNO``, ``XXA``…); ICAO's ``D`` for Germany is read as ``DEU``,
+    so that one State has one code throughout (the MRZ writes ICAO's form back: ``shared.mrz.country_field``)."""
     value = value.strip().upper()
     if not _COUNTRY.match(value):
         raise ValueError("must be a three-letter ICAO/ISO 3166-1 alpha-3 code, or D for Germany")
-    return value.rstrip("<")
+    return iso_code(value)
 
 
 CountryCode = Annotated[str, AfterValidator(country_code)]
 
-# Codes that exist: ISO 3166-1 alpha-3 as pycountry ships it, ICAO's "D" for Germany, and the ICAO Doc 9303
+# Codes that exist: ISO 3166-1 alpha-3 as pycountry ships it (ICAO's "D" is read as "DEU"), and the ICAO Doc 9303
 # Part 3 codes of documents a diplomat or official may travel on: the United Nations and its agencies,
 # other international organizations, the EU, the British variants, stateless persons and refugees
 # (docs/plausibility.md, docs/domain/mrz.md). "XXX" (unspecified nationality) is not among them.
 ICAO_CODES = frozenset(
-    {"D", "UNO", "UNA", "UNK", "EUE", "GBD", "GBN", "GBO", "GBP", "GBS", "XXA", "XXB", "XXC"}
+    {"UNO", "UNA", "UNK", "EUE", "GBD", "GBN", "GBO", "GBP", "GBS", "XXA", "XXB", "XXC"}
     | {"XBA", "XIM", "XCC", "XCE", "XCO", "XEC", "XPO", "XES", "XMP", "XOM", "XDC"}
 )
 EXISTING_COUNTRIES = frozenset(country.alpha_3 for country in pycountry.countries) | ICAO_CODES

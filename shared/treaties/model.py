@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from shared.contracts import PassportType
+from shared.mrz import iso_code  # ICAO's "D" is Germany: the list keeps ISO 3166-1 alpha-3 codes
 
 # "YYYY-MM-DD.N": the date a list was published and a same-day revision number.
 VERSION_PATTERN = r"^\d{4}-\d{2}-\d{2}\.\d+$"
@@ -26,14 +27,6 @@ Version = Annotated[str, StringConstraints(pattern=VERSION_PATTERN)]
 # whether an entry applies, ``decided_by`` which of the person's codes it matches) keeps its lists under keys
 # of its own (``cache.py``), so it never misreads a list cached by another format, nor does that one misread it.
 LIST_FORMAT = 2
-
-# ICAO 9303 writes Germany "D"; the list keeps ISO 3166-1 alpha-3 codes.
-_ICAO_TO_ISO = {"D": "DEU"}
-
-
-def iso_code(code: str) -> str:
-    code = code.strip().upper().rstrip("<")
-    return _ICAO_TO_ISO.get(code, code)
 
 
 class Purpose(StrEnum):

@@ -193,3 +193,23 @@ async def test_an_officer_who_denies_the_principal_denies_the_whole_family(syste
         "whom an officer denied: posting not confirmed"
     ]
     assert await issuance.count(Visa.__table__) == 0
+
+
+@pytest.mark.parametrize("germany", ["DEU", "D"])
+async def test_a_german_diplomat_gets_a_visa_whose_mrz_writes_germany_the_icao_way(system, sponsor, germany):
+    body = visa_request(family=[])
+    principal = body["principal"] | {"nationality": germany}
+    body["principal"] = principal | {"passport": principal["passport"] | {"issuing_state": germany}}
+    request_id = await system.submit(sponsor, body)
+    await system.settle()
+
+    [applicant] = (await system.view(sponsor, request_id))["applicants"]
+    line1, line2 = applicant["visa"]["mrz"]
+    assert line2[10:13] == "D<<"  # ICAO Doc 9303 Part 3: Germany is "D", not DEU
+    assert validate_mrv_a(line1, line2) == []
+    # One code throughout: ICAO's D and ISO's DEU find the same treaty.
+    answers = [
+        (await system.intake.http.get(f"/v1/visa-waivers/{code}?passport_type=DIPLOMATIC")).json()
+        for code in ("DEU", "D")
+    ]
+    assert answers[0] == answers[1] and answers[0]["nationality"] == "DEU" and answers[0]["visa_required"] is False

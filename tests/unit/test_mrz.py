@@ -6,6 +6,7 @@ import pytest
 from shared.mrz import (
     check_digit,
     country_field,
+    iso_code,
     mrv_a,
     name_field,
     transliterate,
@@ -203,11 +204,19 @@ def test_country_field():
             country_field(bad)
 
 
-def test_germany_issuing_state_and_nationality():
-    line1, line2 = specimen(issuing_state="D", nationality="D")
+@pytest.mark.parametrize("germany", ["D", "DEU", "deu", "D<<"])
+def test_germany_issuing_state_and_nationality(germany):
+    # ICAO Doc 9303 Part 3 writes Germany "D"; the system holds ISO's DEU (docs/domain/mrz.md).
+    line1, line2 = specimen(issuing_state=germany, nationality=germany)
     assert line1[2:5] == "D<<"
     assert line2[10:13] == "D<<"
     assert validate_mrv_a(line1, line2) == []
+
+
+def test_iso_and_icao_forms_of_a_state():
+    assert iso_code("D") == iso_code("D<<") == iso_code("DEU") == "DEU"
+    assert iso_code("UNO") == "UNO" and iso_code("per") == "PER"
+    assert country_field("DEU") == "D<<" and country_field("XXA") == "XXA"
 
 
 def test_short_document_number_is_padded_and_check_digit_covers_fillers():
