@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from shared.contracts.registry import SERVICES
+
 db = typer.Typer(
     help="Each service's database schema: upgrade it, see its revision, write a new revision.", no_args_is_help=True
 )
@@ -18,10 +20,8 @@ console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
 
-class Service(StrEnum):
-    intake = "intake"
-    authorization = "authorization"
-    issuance = "issuance"
+# The services, as the registry of the topology names them.
+Service = StrEnum("Service", {service: service for service in SERVICES})
 
 
 def database_url(service: str) -> str:

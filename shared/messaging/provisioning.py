@@ -19,9 +19,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from shared.contracts.registry import SERVICES
+
 DEFINITIONS = Path(__file__).resolve().parents[2] / "deploy" / "rabbitmq" / "definitions.json"
 DEFINITIONS_VHOST = "visa"
-SERVICE_USERS = ("intake", "authorization", "issuance", "auditor")
+SERVICE_USERS = (*SERVICES, "auditor")
 
 
 def load_definitions(path: Path = DEFINITIONS) -> dict[str, Any]:
