@@ -19,6 +19,7 @@ import typer
 import uvicorn
 from rich.console import Console
 
+from services import catalog
 from services.audit.cli import audit
 from services.broker_cli import broker, broker_url, read_credentials, setup, users_missing
 from services.db_cli import db, refuse_if_behind, upgrade_development_databases
@@ -55,16 +56,8 @@ Service = StrEnum("Service", {service: service for service in SERVICES})
 
 def _service(service: Service):
     """The service's settings and application factory, imported only when needed."""
-    if service is Service.intake:
-        from services.intake.app import build
-        from services.intake.settings import IntakeSettings as Settings
-    elif service is Service.authorization:
-        from services.authorization.app import build
-        from services.authorization.settings import AuthorizationSettings as Settings
-    else:
-        from services.issuance.app import build
-        from services.issuance.settings import IssuanceSettings as Settings
-    return Settings(), build
+    settings_class, build = catalog.service(service.value)
+    return settings_class(), build
 
 
 def _address(service: Service, settings) -> tuple[str, int]:

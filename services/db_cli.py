@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from services import catalog
 from shared.contracts.registry import SERVICES
 
 db = typer.Typer(
@@ -26,13 +27,7 @@ Service = StrEnum("Service", {service: service for service in SERVICES})
 
 def database_url(service: str) -> str:
     """The service's database, as its settings name it (``<SERVICE>_DATABASE_URL``)."""
-    if service == "intake":
-        from services.intake.settings import IntakeSettings as Settings
-    elif service == "authorization":
-        from services.authorization.settings import AuthorizationSettings as Settings
-    else:
-        from services.issuance.settings import IssuanceSettings as Settings
-    return getattr(Settings(), f"{service}_database_url")
+    return catalog.database_url(service)
 
 
 def _steps() -> None:

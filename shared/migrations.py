@@ -192,7 +192,7 @@ def run_environment(service: str) -> None:
 # --- running on a database -------------------------------------------------------------------------------
 
 
-async def _on_database(url: str, work: Callable[[Connection], T]) -> T:
+async def on_database(url: str, work: Callable[[Connection], T]) -> T:
     """``work(connection)`` on ``url``'s database, in one transaction that commits when it returns."""
     db = Database(url)
     try:
@@ -251,18 +251,18 @@ async def aupgrade(service: str, url: str, revision: str = "head") -> str | None
     such tables to 0001 by hand (``services/<service>/migrations/versions/0001_initial_schema.py``; a
     ``cases.visas`` of ``{}`` is what the code writes for a case with no visa yet), then upgrade again.
     """
-    return await _on_database(url, lambda connection: _upgrade(connection, service, revision))
+    return await on_database(url, lambda connection: _upgrade(connection, service, revision))
 
 
 async def adowngrade(service: str, url: str, revision: str) -> str | None:
     """Downgrade ``service``'s database at ``url`` to ``revision`` (``base``: no tables); returns where it is."""
-    return await _on_database(url, lambda connection: _downgrade(connection, service, revision))
+    return await on_database(url, lambda connection: _downgrade(connection, service, revision))
 
 
 async def acurrent(service: str, url: str) -> str | None:
     """The revision of ``service``'s database at ``url`` (None: no revision, a new or pre-migration database)."""
     _check_service(service)
-    return await _on_database(url, _revision)
+    return await on_database(url, _revision)
 
 
 def upgrade(service: str, url: str, revision: str = "head") -> str | None:
@@ -314,11 +314,11 @@ def revision(service: str, message: str, *, autogenerate: bool = True, url: str 
     if not autogenerate:
         return write(None)
     if url is not None:
-        return _blocking(lambda: _on_database(url, write))
+        return _blocking(lambda: on_database(url, write))
     with tempfile.TemporaryDirectory(prefix="visa-revision-") as scratch:
         url = f"sqlite+aiosqlite:///{scratch}/{service}.db"
         upgrade(service, url)
-        return _blocking(lambda: _on_database(url, write))
+        return _blocking(lambda: on_database(url, write))
 
 
 # --- adopting a database made before migrations ----------------------------------------------------------

@@ -31,7 +31,16 @@ from services.issuance.settings import IssuanceSettings
 from shared import migrations
 from shared.db import Database
 from shared.messaging.outbox import outbox
-from shared.migrations import FIRST, SERVICES, SchemaBehind, SchemaMismatch, SchemaUnknown, check, safe_url
+from shared.migrations import (
+    FIRST,
+    SERVICES,
+    SchemaBehind,
+    SchemaMismatch,
+    SchemaUnknown,
+    check,
+    on_database,
+    safe_url,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DIALECTS = ("sqlite", "postgresql")
@@ -65,14 +74,7 @@ def new_database(request, tmp_path, dialect):
     return make
 
 
-async def on(url: str, work):
-    """``work(connection)`` on ``url``'s database (a sync connection, as Alembic's comparisons need), committed."""
-    db = Database(url)
-    try:
-        async with db.engine.begin() as connection:
-            return await connection.run_sync(work)
-    finally:
-        await db.dispose()
+on = on_database  # ``work(connection)`` on ``url``'s database (a sync connection), committed
 
 
 # --- realistic rows, one or more in every table of revision 0001 ----------------------------------------
