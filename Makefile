@@ -2,9 +2,10 @@
 PYTHON ?= python3
 UV_VERSION := 0.13.8
 UV := .tools/bin/uv
+OCR_B := .tools/fonts-ocr-b/usr/share/fonts/opentype/ocr-b/OCRB.otf
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test bench bench-audit install lint format clean help
+.PHONY: run test bench bench-audit install lint format messages clean help
 
 help:
 	@echo "make run    install what is missing, then run intake, authorization and issuance (Ctrl-C stops them)"
@@ -12,6 +13,7 @@ help:
 	@echo "make bench  end-to-end throughput and latency beside the broker's bare rate"
 	@echo "make bench-audit  100,000 signed events: the auditor's replay, verify and archive rates beside a bare stream read"
 	@echo "make lint   ruff check and format check"
+	@echo "make messages  extract the Spanish and English msgids and update the catalogs in shared/locale"
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -28,7 +30,7 @@ tests/asyncapi/node_modules/.package-lock.json: tests/asyncapi/package-lock.json
 	@command -v npm >/dev/null || { echo "npm is missing: install Node.js and npm (Debian: apt-get install nodejs npm), the AsyncAPI contract test needs them" >&2; exit 1; }
 	npm ci --prefix tests/asyncapi --no-audit --no-fund --ignore-scripts
 
-run: install
+run: install $(OCR_B)
 	.venv/bin/visa run
 
 # promtool, for tests/unit/test_deploy_tools.py: Debian's prometheus package unpacked into .tools/prometheus
@@ -42,7 +44,17 @@ $(PROMTOOL): | $(UV)
 	rm -rf .tools/prometheus-deb
 	$(PROMTOOL) --version >/dev/null
 
-test: install tests/asyncapi/node_modules/.package-lock.json $(PROMTOOL)
+# OCR-B, the MRZ's typeface on the printed visa (services/issuance/sticker.py): Debian's fonts-ocr-b package
+# unpacked into .tools/fonts-ocr-b (nothing installed system-wide); issuance finds it there.
+$(OCR_B):
+	@command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null || { echo "OCR-B is missing: unpack Debian's fonts-ocr-b package into .tools/fonts-ocr-b, or set ISSUANCE_STICKER_FONT" >&2; exit 1; }
+	rm -rf .tools/fonts-ocr-b .tools/fonts-ocr-b-deb && mkdir -p .tools/fonts-ocr-b-deb
+	cd .tools/fonts-ocr-b-deb && { apt-get download fonts-ocr-b 2>/dev/null || { apt-get update -qq && apt-get download fonts-ocr-b; }; }
+	dpkg-deb -x .tools/fonts-ocr-b-deb/fonts-ocr-b_*.deb .tools/fonts-ocr-b
+	rm -rf .tools/fonts-ocr-b-deb
+	test -f $(OCR_B)
+
+test: install tests/asyncapi/node_modules/.package-lock.json $(PROMTOOL) $(OCR_B)
 	.venv/bin/pytest
 
 bench: install
@@ -60,6 +72,16 @@ lint: install
 format: install
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
+
+# Spanish and English: extract the msgids from the code (babel.cfg) into shared/locale/messages.pot and bring
+# every catalog up to date with it; then translate what is new (tests/unit/test_i18n.py says what is missing).
+# The -k keywords are shared.i18n.KEYWORDS.
+I18N_KEYWORDS := -k N_ -k N_plural:1,2 -k gettext -k ngettext:1,2 -k translate -k translate_plural:1,2 -k Message -k Refusal -k Invalid
+messages: install
+	.venv/bin/pybabel extract -F babel.cfg $(I18N_KEYWORDS) --sort-output --add-location=file \
+		--project=visa --copyright-holder="Ministerio de Relaciones Exteriores del Perú" \
+		-o shared/locale/messages.pot shared services
+	.venv/bin/pybabel update -D messages -i shared/locale/messages.pot -d shared/locale --no-fuzzy-matching --ignore-obsolete
 
 clean:
 	rm -rf .venv .tools var .pytest_cache

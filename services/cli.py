@@ -23,6 +23,7 @@ from services import catalog
 from services.audit.cli import audit
 from services.broker_cli import broker, broker_url, read_credentials, setup, users_missing
 from services.db_cli import db, refuse_if_behind, upgrade_development_databases
+from services.documents_cli import ensure_development_seal_key, print_visa, seal_keys, verify_seal
 from services.keys_cli import ensure_development_keys, keys
 from shared.accounts import register
 from shared.contracts import SponsorKind
@@ -47,6 +48,9 @@ app.add_typer(keys, name="keys")
 app.add_typer(broker, name="broker")
 app.add_typer(audit, name="audit")
 app.add_typer(db, name="db")
+app.add_typer(seal_keys, name="seal-keys")
+app.command("print")(print_visa)
+app.command("verify")(verify_seal)
 console = Console(soft_wrap=True)
 
 
@@ -109,11 +113,13 @@ def serve(service: Service) -> None:
 def run() -> None:
     """Run the three services, each as its own process and its own broker user; Ctrl-C stops them all.
 
-    On a new machine it first makes development signing keys and provisions the broker (`visa broker setup`);
-    each time, it upgrades the services' databases when they are SQLite files (`visa db upgrade`).
+    On a new machine it first makes development signing keys and a seal key, and provisions the broker (`visa
+    broker setup`); each time, it upgrades the services' databases when they are SQLite files (`visa db upgrade`).
     """
     for kid in ensure_development_keys():
         console.print(f"development signing key {kid} created", highlight=False)
+    if seal_kid := ensure_development_seal_key():
+        console.print(f"development seal key {seal_kid} created", highlight=False)
     if users_missing():
         console.print("provisioning the broker (visa broker setup)…", highlight=False)
         try:
@@ -237,6 +243,23 @@ def add_verifier(
         register(IssuanceSettings().issuance_database_url, Verifier, service="issuance", prefix="vk", name=name)
     )
     console.print(f"verifier {verifier_id} registered; the API key is shown only once:", highlight=False)
+    print(key)
+
+
+clerks = typer.Typer(help="Consular staff: print the visas their post issued.", no_args_is_help=True)
+app.add_typer(clerks, name="clerks")
+
+
+@clerks.command("add")
+def add_clerk(name: Annotated[str, typer.Option(help="The clerk's full name.")]) -> None:
+    """Register a consular clerk in issuance's database and print the API key, once, as the last line."""
+    from services.issuance.models import ConsularClerk
+    from services.issuance.settings import IssuanceSettings
+
+    clerk_id, key = _registered(
+        register(IssuanceSettings().issuance_database_url, ConsularClerk, service="issuance", prefix="ck", name=name)
+    )
+    console.print(f"consular clerk {clerk_id} registered; the API key is shown only once:", highlight=False)
     print(key)
 
 

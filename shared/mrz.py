@@ -9,6 +9,8 @@ import datetime
 import re
 import unicodedata
 
+from shared.i18n import Invalid
+
 LINE_LENGTH = 44
 NAME_WIDTH = 39  # line 1 minus "V", type letter and issuing state
 _MRZ_CHARS = re.compile(r"[A-Z0-9<]*")
@@ -75,10 +77,10 @@ def transliterate(name: str) -> str:
                 # Non-Latin script, a digit, an emoji or another symbol: dropping it silently would print
                 # a name on a travel document that is not the person's; a wrong guess would too.
                 # The character, not the name: the message reaches logs (a poison event) and 422s.
-                raise ValueError(f"cannot transliterate {ch!r} (U+{ord(ch):04X})")
+                raise Invalid("cannot transliterate {character!r} (U+{code:04X})", character=ch, code=ord(ch))
     result = re.sub("<+", "<", "".join(out)).strip("<")
     if not result:
-        raise ValueError("the name transliterates to nothing")
+        raise Invalid("the name transliterates to nothing")
     return result
 
 

@@ -17,6 +17,7 @@ from . import clock as clocks
 from .db import Database
 from .http import RateLimitMiddleware, RateLimits, RequestGuard, error_responses, install_error_handlers
 from .http.crash import InternalErrors
+from .http.language import LanguageMiddleware
 from .messaging import Bus
 from .messaging.outbox import backlog
 from .observability.tracing import instrument_engine
@@ -88,6 +89,8 @@ def create_app(
     )
     app.add_middleware(InternalErrors)  # outermost of ours: whatever fails below answers 500, logged safely
     app.add_middleware(ClockScope, clock=clock)
+    # Outermost: every answer, refusals of the middlewares above included, in the request's language.
+    app.add_middleware(LanguageMiddleware)
     app.state.clock = clock
 
     @app.get("/healthz", tags=["operations"], responses=error_responses(422))

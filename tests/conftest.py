@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import uuid
 from contextlib import ExitStack
@@ -12,6 +13,7 @@ import pytest
 
 from tests.support.backing import resolve
 from tests.support.broker import delete_namespace
+from tests.support.documents import make_seal_keys
 from tests.support.keys import make_keys
 from tests.support.vhost import SessionUsers, provision_vhost, remove_users, remove_vhost
 
@@ -22,6 +24,21 @@ def signing_keys(tmp_path_factory):
     files = make_keys(tmp_path_factory.mktemp("keys"))
     saved = {name: os.environ.get(name) for name in ("VISA_KEYRING", "VISA_SIGNING_KEYS")}
     os.environ["VISA_KEYRING"], os.environ["VISA_SIGNING_KEYS"] = str(files.ring_path), str(files.private_dir)
+    yield files
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture(scope="session", autouse=True)
+def seal_keys(tmp_path_factory):
+    """Every issuance built in this session seals the visas it prints with the session's own key of post LIM."""
+    files = make_seal_keys(tmp_path_factory.mktemp("seal"), dt.date.today() - dt.timedelta(days=1))
+    names = {"ISSUANCE_SEAL_PUBLIC_KEYS": files.published_path, "ISSUANCE_SEAL_KEYS": files.private_dir}
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update({name: str(path) for name, path in names.items()})
     yield files
     for name, value in saved.items():
         if value is None:

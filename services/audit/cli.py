@@ -198,7 +198,10 @@ def _summary(report) -> None:
         ("requests", report.requests),
         ("grants / denials / revocations", f"{report.grants} / {report.denials} / {report.revocations}"),
         ("no visa needed (waivers)", report.not_required),
-        ("visas issued / cancelled / live", f"{report.visas_issued} / {report.visas_cancelled} / {report.visas_live}"),
+        (
+            "visas issued / cancelled / superseded / live",
+            f"{report.visas_issued} / {report.visas_cancelled} / {report.visas_superseded} / {report.visas_live}",
+        ),
         ("violations", len(report.violations)),
         *((f"  {invariant}", n) for invariant, n in sorted(report.violations_by_invariant.items())),
     ]:

@@ -10,7 +10,10 @@ Invariants (the ``invariant`` code of each violation): the signature codes of ``
 (``unsigned``, ``unknown-key``, ``bad-signature``, ``not-owner``, ``key-not-valid``), ``schema``,
 ``duplicate-id``, ``cause-missing``, ``issued-without-grant``, ``issued-after-denial``,
 ``issued-after-revocation``, ``revocation-not-executed``, ``cancelled-twice``, ``cancelled-unknown-visa``,
-``visa-number-twice``, ``two-live-visas``. An ``AuthorizationNotRequired`` (a waiver treaty covers these people)
+``visa-number-twice``, ``two-live-visas``, ``superseded-unknown-visa``, ``superseded-not-standing`` (a visa superseded
+when it was already cancelled or superseded), ``superseded-by-unknown-visa`` (the renewal's visa is not earlier in
+the log). A ``FunctionsEnded`` (a sponsor's notice) is counted; its effect is the revocation that follows, checked
+as any other. An ``AuthorizationNotRequired`` (a waiver treaty covers these people)
 licenses no visa: one issued to a person it names is ``issued-without-grant``.
 
 A window that does not start at the log's beginning (``complete=False``) may refer to what came before
@@ -25,7 +28,7 @@ Memory grows with the history, never with the size of payloads:
 * per authorization: its request, the sets of granted, denied and not-required people, each revocation (event id,
   offset, person ids, visa numbers) and the numbers of the visas issued under it;
 * per visa: its number, request, authorization, person, and the offsets and ids of its issue and
-  cancellation;
+  cancellation (or supersession);
 * per violation: one small dict (a badly broken log makes this the largest part).
 """
 
@@ -46,10 +49,12 @@ from shared.contracts.events import (
     AuthorizationNotRequired,
     AuthorizationRevoked,
     Decision,
+    FunctionsEnded,
     RequestSubmitted,
     ReviewStarted,
     VisaCancelled,
     VisaIssued,
+    VisaSuperseded,
     revocation_concerns,
 )
 from shared.signing import KeyRing, SignatureRejected
@@ -80,6 +85,7 @@ class Report:
     requests: int = 0
     visas_issued: int = 0
     visas_cancelled: int = 0
+    visas_superseded: int = 0  # replaced by a renewal's visa
     visas_live: int = 0
     grants: int = 0
     denials: int = 0
@@ -115,6 +121,7 @@ class Report:
             "revocations": self.revocations,
             "visas_issued": self.visas_issued,
             "visas_cancelled": self.visas_cancelled,
+            "visas_superseded": self.visas_superseded,
             "visas_live": self.visas_live,
             "violations_by_invariant": dict(sorted(self.violations_by_invariant.items())),
             "violations": self.violations,
@@ -157,6 +164,7 @@ class _Visa:
     revoked_before: bool = False  # a revocation concerning it preceded its issue
     cancelled_offset: int | None = None
     cancelled_by: str | None = None  # the revocation id its VisaCancelled cites
+    superseded_offset: int | None = None  # of the VisaSuperseded that ended it
 
 
 @dataclass(slots=True)
@@ -188,6 +196,8 @@ class History:
             AuthorizationRevoked.event_type: self._revoked,
             VisaIssued.event_type: self._issued,
             VisaCancelled.event_type: self._cancelled,
+            VisaSuperseded.event_type: self._superseded,
+            FunctionsEnded.event_type: self._functions_ended,
         }
 
     # -- feeding ---------------------------------------------------------------------------------------
@@ -355,7 +365,30 @@ class History:
 
     def _is_live_of(self, number: str, person_id: str) -> bool:
         visa = self._visas[number]
-        return visa.person_id == person_id and visa.cancelled_offset is None
+        return visa.person_id == person_id and visa.cancelled_offset is None and visa.superseded_offset is None
+
+    def _functions_ended(self, offset: int, event: dict[str, Any], data: dict[str, Any]) -> None:
+        """A sponsor's notice: its effect is the ``AuthorizationRevoked`` it causes, judged as any revocation."""
+
+    def _superseded(self, offset: int, event: dict[str, Any], data: dict[str, Any]) -> None:
+        number, renewal = data["visa_number"], data["superseded_by"]
+        visa = self._visas.get(number)
+        if visa is None:
+            if self._complete:
+                self._violate(offset, event, "superseded-unknown-visa", f"visa {number} was never issued")
+            else:
+                self._report.before_window += 1
+            return
+        if visa.cancelled_offset is not None or visa.superseded_offset is not None:
+            ended = visa.cancelled_offset if visa.cancelled_offset is not None else visa.superseded_offset
+            detail = f"visa {number} no longer stood: it ended at offset {ended}"
+            self._violate(offset, event, "superseded-not-standing", detail)
+            return
+        if renewal not in self._visas:
+            detail = f"visa {number} is superseded by {renewal}, which is not issued earlier in the log"
+            self._violate(offset, event, "superseded-by-unknown-visa", detail)
+        visa.superseded_offset = offset
+        self._move(data["request_id"], data["person_id"], Status.SUPERSEDED)
 
     def _cancelled(self, offset: int, event: dict[str, Any], data: dict[str, Any]) -> None:
         self._move(data["request_id"], data["person_id"], Status.CANCELLED)
@@ -400,12 +433,16 @@ class History:
                 "authorization_id": visa.authorization_id,
                 "person_id": visa.person_id,
                 "cancelled": visa.cancelled_offset is not None,
+                "superseded": visa.superseded_offset is not None,
             }
             for number, visa in self._visas.items()
         }
         report.visas_issued = len(self._visas)
         report.visas_cancelled = sum(visa.cancelled_offset is not None for visa in self._visas.values())
-        report.visas_live = report.visas_issued - report.visas_cancelled
+        report.visas_superseded = sum(
+            visa.superseded_offset is not None and visa.cancelled_offset is None for visa in self._visas.values()
+        )
+        report.visas_live = report.visas_issued - report.visas_cancelled - report.visas_superseded
         report.request_statuses = {
             request_id: {
                 "status": request_status(request.people.values()).value,

@@ -18,8 +18,12 @@ VISA_FIELDS = ("request_id", "authorization_id", "person_id")
 
 
 def _held_visa(record: dict[str, Any]) -> dict[str, Any]:
-    """A service's visa record, in the log's terms (cancelled: ``cancelled_at`` is a timestamp)."""
-    return {name: record.get(name) for name in VISA_FIELDS} | {"cancelled": record.get("cancelled_at") is not None}
+    """A service's visa record, in the log's terms (cancelled, superseded: ``cancelled_at``, ``superseded_at`` is a
+    timestamp)."""
+    return {name: record.get(name) for name in VISA_FIELDS} | {
+        "cancelled": record.get("cancelled_at") is not None,
+        "superseded": record.get("superseded_at") is not None,
+    }
 
 
 def _held_request(record: dict[str, Any]) -> dict[str, Any]:

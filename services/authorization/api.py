@@ -7,13 +7,14 @@ from collections.abc import Awaitable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from shared.contracts import ImmigrationStatus
 from shared.http import error_responses
 from shared.http.auth import authenticated
+from shared.i18n import N_, Message
 
-from .cases import AssignedToAnother, CaseState, InvalidTransition, NotPending
+from .cases import AssignedToAnother, CaseState, InvalidTransition, NothingToRevoke, NotPending
 from .models import Case, Officer
 from .usecases import CaseNotFound, Directorate, UnknownPeople
 
@@ -41,6 +42,11 @@ class CaseView(BaseModel):
     revocation_reason: str | None
     revoked_by: str | None
     revoked_at: dt.datetime | None
+    revocations: Annotated[list, BeforeValidator(lambda value: value or [])] = Field(
+        default_factory=list,
+        description="Each revocation, whole or per person: person_ids, reason, revoked_by (an officer, or `sponsor` "
+        "on a notice of the end of functions), revoked_at.",
+    )
     assigned_to: str | None = Field(description="The officer (id) who holds the case: took it, or decided it.")
     assigned_at: dt.datetime | None
 
@@ -55,6 +61,15 @@ class GrantIn(BaseModel):
 class ReasonIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: Reason
+
+
+class RevocationIn(ReasonIn):
+    person_ids: list[Annotated[str, Field(min_length=1, max_length=36)]] = Field(
+        default_factory=list,
+        max_length=21,
+        description="The people whose authorization is revoked (the principal's takes the family); everyone when "
+        "empty.",
+    )
 
 
 def _view(case: Case) -> CaseView:
@@ -106,6 +121,17 @@ async def get_case(request_id: str, officer: OfficerDep, directorate: Directorat
     return _view(await _refused_as_http(directorate.case(request_id)))
 
 
+# The case's refusals, as cases.py words them in English: their catalog msgids, so that a 409 is answered in
+# the request's language (a refusal not among them is answered as worded).
+CASE_REFUSALS = (
+    N_("a {current} case cannot become {target}"),
+    N_("the case is assigned to officer {holder}"),
+    N_("a {state} case cannot be taken: only a PENDING case can"),
+    N_("a {state} case cannot be released: only a PENDING case can"),
+    N_("everyone named is already revoked or was never granted: nothing to revoke"),
+)
+
+
 async def _refused_as_http(action: Awaitable[Case]) -> Case:
     """A use case's refusal, in HTTP's terms: no such case 404, not in this state or held by another officer
     409 (naming that officer's id), unknown people 422."""
@@ -113,8 +139,8 @@ async def _refused_as_http(action: Awaitable[Case]) -> Case:
         return await action
     except CaseNotFound as error:
         raise HTTPException(404, detail=str(error)) from None
-    except (InvalidTransition, NotPending, AssignedToAnother) as error:
-        raise HTTPException(409, detail=str(error)) from None
+    except (InvalidTransition, NotPending, AssignedToAnother, NothingToRevoke) as error:
+        raise HTTPException(409, detail=Message.recognize(str(error), *CASE_REFUSALS)) from None
     except UnknownPeople as error:
         raise HTTPException(422, detail=str(error)) from None
 
@@ -149,6 +175,10 @@ async def deny(request_id: str, body: ReasonIn, officer: OfficerDep, directorate
 
 
 @router.post("/cases/{request_id}/revoke", response_model=CaseView, responses=error_responses(404, 409, 413))
-async def revoke(request_id: str, body: ReasonIn, officer: OfficerDep, directorate: DirectorateDep) -> CaseView:
-    """Revoke a granted authorization; the consulate cancels its visas. Any officer may, whoever decided it."""
-    return _view(await _refused_as_http(directorate.revoke(request_id, officer_id=officer.id, reason=body.reason)))
+async def revoke(request_id: str, body: RevocationIn, officer: OfficerDep, directorate: DirectorateDep) -> CaseView:
+    """Revoke a granted authorization, for everyone or for the people named; the consulate cancels their visas.
+    Any officer may, whoever decided it. 409 when everyone named is already revoked or was never granted."""
+    revoking = directorate.revoke(
+        request_id, officer_id=officer.id, reason=body.reason, person_ids=tuple(dict.fromkeys(body.person_ids))
+    )
+    return _view(await _refused_as_http(revoking))

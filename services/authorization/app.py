@@ -11,6 +11,7 @@ from shared.messaging import Bus, messaging_metadata
 from shared.service import create_app
 from shared.treaties.wiring import treaty_cache
 
+from . import rulebook
 from .api import router
 from .models import Base
 from .settings import AuthorizationSettings
@@ -22,8 +23,15 @@ def build(settings: AuthorizationSettings | None = None, *, clock: Clock = SYSTE
     db = Database(settings.authorization_database_url, Base.metadata, messaging_metadata)
     bus = Bus(settings, db, service=AUTHORIZATION.service, clock=clock)
     treaties = treaty_cache(settings)
+    # Read once, at start: a malformed table stops the service here (rulebook.RulebookError), not at a request.
+    book = rulebook.load(settings.authorization_family_rules, settings.authorization_staff_rules)
     directorate = Directorate(
-        units=bus.unit, reads=db.sessions, policy=settings.authorization_policy, treaties=treaties, clock=clock
+        units=bus.unit,
+        reads=db.sessions,
+        policy=settings.authorization_policy,
+        treaties=treaties,
+        clock=clock,
+        rulebook=book,
     )
     bus.consume(AUTHORIZATION, directorate.handlers())
     app = create_app(

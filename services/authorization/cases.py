@@ -3,7 +3,7 @@ setting apart the people a waiver treaty covers (no visa needed: NOT_REQUIRED). 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -18,7 +18,7 @@ from shared.contracts import (
 )
 from shared.treaties.coverage import Covered
 
-from .rules import Assessment
+from .rules import Assessment, Violation
 
 
 class CaseState(StrEnum):
@@ -119,6 +119,8 @@ def decide(
     ``officer_denials`` maps a person id to the officer's reason (``"*"``: everyone).
     """
     officer_denials = officer_denials or {}
+    # A renewal: each person granted gets a visa that supersedes the one named (docs/domain/lifecycle.md).
+    renewed = {renewal.person_id: renewal.visa_number for renewal in request.renews}
     everyone = officer_denials.get("*")
     principal_denied = everyone or officer_denials.get(request.principal.person_id)
     decisions = []
@@ -129,10 +131,8 @@ def decide(
         if officer_reason:
             reasons.append(f"officer: {officer_reason}")
         elif principal_denied and person.role != "PRINCIPAL":
-            reasons.append(
-                f"principal-denied: The status of {person.person_id} derives from the principal, "
-                f"{request.principal.person_id}, whom an officer denied: {principal_denied}"
-            )
+            params = {"who": person.person_id, "principal": request.principal.person_id, "reason": principal_denied}
+            reasons.append(str(Violation("principal-denied", params)))
         if reasons or judged.validity is None:
             decisions.append(
                 PersonDecision(
@@ -148,6 +148,7 @@ def decide(
                 person=person,
                 valid_from=valid_from,
                 valid_until=valid_until,
+                renews=renewed.get(person.person_id),
             )
         )
     return tuple(decisions)
@@ -158,6 +159,43 @@ def outcome(decisions: tuple[PersonDecision, ...]) -> type[AuthorizationGranted]
     if any(decision.decision is Decision.GRANTED for decision in decisions):
         return AuthorizationGranted
     return AuthorizationDenied
+
+
+# --- revocation: whole, or per person -----------------------------------------------------------------------
+
+
+class NothingToRevoke(ValueError):
+    def __init__(self) -> None:
+        super().__init__("everyone named is already revoked or was never granted: nothing to revoke")
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """Whom a revocation revokes, and the case's state after it: GRANTED while someone granted remains."""
+
+    person_ids: tuple[str, ...]
+    state: CaseState
+
+
+def revocation(
+    state: CaseState, principal_id: str, granted: Sequence[str], revoked: Collection[str], named: Collection[str]
+) -> Revocation:
+    """Revoke ``named`` (everyone when empty) among the people granted and not revoked yet.
+
+    The end of functions of one person (a divorce, a child who is no longer a dependant) revokes them alone; the
+    principal's takes the family with them, whose status derives from theirs (docs/domain/statuses.md). A person
+    already revoked is not revoked again (a second notice has no further effect: ``NothingToRevoke``). Only a
+    GRANTED case is revoked; it becomes REVOKED once nobody granted remains.
+    """
+    if state is not CaseState.GRANTED:
+        raise InvalidTransition(state, CaseState.REVOKED)
+    standing = [person_id for person_id in granted if person_id not in revoked]
+    everyone = not named or principal_id in named
+    concerned = tuple(person_id for person_id in standing if everyone or person_id in named)
+    if not concerned:
+        raise NothingToRevoke()
+    remaining = len(standing) > len(concerned)
+    return Revocation(concerned, CaseState.GRANTED if remaining else transition(state, CaseState.REVOKED))
 
 
 # --- a waiver: no visa needed ------------------------------------------------------------------------------

@@ -35,6 +35,8 @@ class Case(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     revocation_reason: Mapped[str | None] = mapped_column(String(500))
     revoked_by: Mapped[str | None] = mapped_column(String(36))  # the officer who revoked
+    # Each revocation, whole or per person: {"person_ids", "reason", "revoked_by", "revoked_at"} (cases.revocation).
+    revocations: Mapped[list | None] = mapped_column(JSON)
     # Copied from the submission, for the officers' filters (None on rows whose submission lacks them).
     sponsor_id: Mapped[str | None] = mapped_column(String(36), index=True)
     immigration_status: Mapped[str | None] = mapped_column(String(40))

@@ -1,25 +1,38 @@
 """The Directorate of Privileges' legal rules, as pure functions: no I/O, no clock (``today`` is given).
 
 Sources: docs/domain/statuses.md (the consulate's page,
-http://www.consulado.pe/es/roma/tramite/Paginas/Visadiplom%C3%A1tica.aspx) and docs/domain/waivers.md.
+http://www.consulado.pe/es/roma/tramite/Paginas/Visadiplom%C3%A1tica.aspx), docs/domain/family.md,
+docs/domain/staff.md and docs/domain/waivers.md. Who counts as family and which staff category may ask for
+which status are tables (``rulebook``), not code.
 Each rule returns the violations it finds and ``assess`` composes them. A violation is a reason to
 deny ("a failed legal rule is a denial with its reason"), not an intake error.
+
+Every violation's words come from ``MESSAGES``: one template per message id (the rule code, or
+``code/variant`` where one rule words several findings), with ``{named}`` parameters only, so that a
+catalog can give the same message in another language. The labels the parameters are made of
+(``STATUS_NAMES``, ``SPONSOR_KINDS``…) are module-level tables for the same reason.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Protocol
 
+from shared.contracts import FamilyCondition, PassportType, Person, Relationship, RequestSubmitted, SponsorKind
 from shared.contracts import ImmigrationStatus as Status
-from shared.contracts import PassportType, Person, RequestSubmitted, SponsorKind
+from shared.contracts import StaffCategory as Staff
 from shared.contracts.people import MAX_VALIDITY_YEARS, Plausibility, add_days, add_years, existing_country_code
 from shared.mrz import transliterate
 from shared.treaties.coverage import Coverage, Covered, Stay, judge, purpose_of
 from shared.treaties.model import TreatyEntry
 
-RESIDENT = frozenset({Status.DIPLOMATIC_RESIDENT, Status.CONSULAR_RESIDENT, Status.OFFICIAL_RESIDENT})
+from .rulebook import FamilyRules, Rulebook, StaffRules, packaged
+
+# docs/domain/staff.md: Cooperante is a resident status (MRE's identity cards list it among them).
+RESIDENT = frozenset({Status.DIPLOMATIC_RESIDENT, Status.CONSULAR_RESIDENT, Status.OFFICIAL_RESIDENT, Status.COOPERANT})
 # Default length of a short-stay visa. Configuration-worthy: the treaties range from 30 to 90 days.
 SHORT_STAY_DAYS = 90
 # Intake judges plausibility by its clock on the day of submission; this much slack absorbs another
@@ -27,19 +40,122 @@ SHORT_STAY_DAYS = 90
 PLAUSIBILITY_SLACK_DAYS = 2
 
 # docs/domain/statuses.md: consular and diplomatic status "por encargo y a solicitud de su Gobierno";
-# official status "a solicitud de su Gobierno o de una Organización u Organismo Internacional". ENIEX are
-# named only among the Directorate's functions: their staff likely fall under a status not modelled yet.
+# official status "a solicitud de su Gobierno o de una Organización u Organismo Internacional". ENIEX staff
+# ask for Cooperante (docs/domain/staff.md: an unverified inference).
 ENTITLED_SPONSORS: dict[Status, frozenset[SponsorKind]] = {
     Status.DIPLOMATIC_RESIDENT: frozenset({SponsorKind.GOVERNMENT}),
     Status.CONSULAR_RESIDENT: frozenset({SponsorKind.GOVERNMENT}),
     Status.OFFICIAL_RESIDENT: frozenset({SponsorKind.GOVERNMENT, SponsorKind.INTERNATIONAL_ORGANIZATION}),
     Status.SHORT_STAY: frozenset(SponsorKind),
+    Status.COOPERANT: frozenset({SponsorKind.ENIEX}),
 }
-_SPONSOR = {
-    SponsorKind.GOVERNMENT: "a foreign government",
-    SponsorKind.INTERNATIONAL_ORGANIZATION: "an international organization",
-    SponsorKind.ENIEX: "an ENIEX (foreign technical-cooperation entity)",
-}
+
+# --- the words: one template per message id, and the labels its parameters are made of ----------------------
+
+MESSAGES: Mapping[str, str] = MappingProxyType(
+    {
+        "sponsor-not-entitled": "{status} status is granted only at the request of {allowed}; "
+        "the sponsor {sponsor} is {kind}.",
+        "documentation-missing/note-number": "Official documentation is incomplete: the note verbale has no number.",
+        "documentation-missing/note-date": "Official documentation is incomplete: note verbale {number} is dated "
+        "{date}, after today ({today}).",
+        "documentation-missing/function": "Official documentation is incomplete: the function to be performed is "
+        "not stated.",
+        "posting-period-invalid": "A resident status needs a posting end date after the intended arrival "
+        "({arrival}); the request gives {end}.",
+        "posting-period-invalid/none": "A resident status needs a posting end date after the intended arrival "
+        "({arrival}); the request gives none.",
+        "implausible-request": "The request holds implausible data: {fields}.",
+        "staff-category-status": "The principal is {category}, who may ask for {allowed}; the request asks for "
+        "{status} status.",
+        "staff-category-status/none": "The principal is {category}, who may ask for no status; the request asks "
+        "for {status} status.",
+        "apci-registration-missing": "{status} status rests on the ENIEX's registration with APCI (Peru's "
+        "international-cooperation agency); the request gives none.",
+        "apci-registration-missing/date": "{status} status rests on the ENIEX's registration with APCI (Peru's "
+        "international-cooperation agency); registration {number} is dated {date}, after today ({today}).",
+        "peruvian-national": "{who} is a Peruvian national: the Directorate's statuses are granted to foreigners "
+        "only, and a Peruvian enters Peru as a national.",
+        "relationship-not-recognized": "The Directorate does not count {relationship} as a member of the family "
+        "nucleus: {who} is declared as one.",
+        "relationship-not-recognized/none": "{who} is declared as a family member with no relationship: the "
+        "Directorate counts as family only the relationships it recognizes.",
+        "family-condition-required": "{relationship} counts as a member of the family nucleus only when declared "
+        "with {conditions}; {who} is declared without it.",
+        "family-age-limit": "{who}, born on {born}, is {age} on the intended arrival ({arrival}); {relationship} "
+        "counts as a member of the family nucleus only under the age of {limit}.",
+        "family-age-limit/conditions": "{who}, born on {born}, is {age} on the intended arrival ({arrival}); "
+        "{relationship} declared with {conditions} counts as a member of the family nucleus only under the age "
+        "of {limit}.",
+        "diplomatic-passport-required": "Diplomatic resident status requires the official to hold a diplomatic "
+        "passport; {who} holds {passport}.",
+        "diplomatic-passport-required/family": "Diplomatic resident status requires each family member to hold a "
+        "diplomatic passport; {who} holds {passport}.",
+        "passport-expired": "Passport {number} of {who} expires on {expires}, not after the intended arrival on "
+        "{arrival}.",
+        "ordinary-passport": "{who} holds an ordinary passport; this procedure covers diplomatic, special, official "
+        "and service passports and laissez-passer.",
+        "principal-ineligible": "The status of {who} derives from the principal, {principal}, who is not eligible "
+        "({reasons}).",
+        # Not the rules' but an officer's: cases.decide words it (a principal an officer denied).
+        "principal-denied": "The status of {who} derives from the principal, {principal}, whom an officer denied: "
+        "{reason}",
+    }
+)
+STATUS_NAMES: Mapping[Status, str] = MappingProxyType(
+    {
+        Status.DIPLOMATIC_RESIDENT: "Diplomatic resident",
+        Status.CONSULAR_RESIDENT: "Consular resident",
+        Status.OFFICIAL_RESIDENT: "Official resident",
+        Status.SHORT_STAY: "Short stay",
+        Status.COOPERANT: "Cooperant",
+    }
+)
+SPONSOR_KINDS: Mapping[SponsorKind, str] = MappingProxyType(
+    {
+        SponsorKind.GOVERNMENT: "a foreign government",
+        SponsorKind.INTERNATIONAL_ORGANIZATION: "an international organization",
+        SponsorKind.ENIEX: "an ENIEX (foreign technical-cooperation entity)",
+    }
+)
+STAFF_CATEGORIES: Mapping[Staff, str] = MappingProxyType(
+    {
+        Staff.DIPLOMATIC_AGENT: "a diplomatic agent",
+        Staff.ADMINISTRATIVE_TECHNICAL_STAFF: "a member of the administrative and technical staff",
+        Staff.SERVICE_STAFF: "a member of the service staff",
+        Staff.CONSULAR_OFFICER_OR_EMPLOYEE: "a consular officer or employee",
+        Staff.INTERNATIONAL_ORGANIZATION_OFFICIAL: "an international organization official",
+        Staff.COOPERANT: "a cooperant (staff of an ENIEX)",
+    }
+)
+RELATIONSHIPS: Mapping[Relationship, str] = MappingProxyType(
+    {
+        Relationship.SPOUSE: "a spouse",
+        Relationship.PARTNER: "a partner",
+        Relationship.CHILD: "a child",
+        Relationship.PARENT: "a parent",
+        Relationship.OTHER_DEPENDANT: "another dependant",
+    }
+)
+CONDITIONS: Mapping[FamilyCondition, str] = MappingProxyType(
+    {
+        FamilyCondition.STUDIES: "post-secondary studies",
+        FamilyCondition.DISABILITY: "a disability",
+        FamilyCondition.DEPENDENCY: "dependency on the principal",
+    }
+)
+PASSPORTS: Mapping[PassportType, str] = MappingProxyType(
+    {
+        PassportType.DIPLOMATIC: "a diplomatic passport",
+        PassportType.OFFICIAL: "an official passport",
+        PassportType.SERVICE: "a service passport",
+        PassportType.SPECIAL: "a special passport",
+        PassportType.ORDINARY: "an ordinary passport",
+        PassportType.LAISSEZ_PASSER: "a laissez-passer",
+    }
+)
+# How a list inside a message is joined ("a foreign government or an international organization").
+OR, AND, LIST = " or ", " and ", ", "
 
 
 class WaiverLookup(Protocol):
@@ -50,11 +166,39 @@ class WaiverLookup(Protocol):
 
 @dataclass(frozen=True)
 class Violation:
-    rule: str  # stable code, e.g. "sponsor-not-entitled"
-    message: str  # an English sentence for the officer and the sponsor
+    """A broken rule: its stable code (e.g. ``"sponsor-not-entitled"``) and the parameters of its message.
+
+    ``variant`` picks one of the rule's templates where it words several findings (``MESSAGES`` key
+    ``rule/variant``); ``message`` is the template formatted, an English sentence for the officer and the sponsor.
+    """
+
+    rule: str
+    params: Mapping[str, str] = field(default_factory=dict, hash=False)
+    variant: str | None = None
+
+    def __post_init__(self) -> None:
+        params = MappingProxyType({name: str(value) for name, value in self.params.items()})
+        object.__setattr__(self, "params", params)
+        self.template  # noqa: B018 -- an unknown message id fails here, where the violation is made
+
+    @property
+    def message_id(self) -> str:
+        return f"{self.rule}/{self.variant}" if self.variant else self.rule
+
+    @property
+    def template(self) -> str:
+        return MESSAGES[self.message_id]
+
+    @property
+    def message(self) -> str:
+        return self.template.format_map(self.params)
 
     def __str__(self) -> str:
         return f"{self.rule}: {self.message}"
+
+
+def _violation(rule: str, variant: str | None = None, **params: object) -> Violation:
+    return Violation(rule, {name: str(value) for name, value in params.items()}, variant)
 
 
 @dataclass(frozen=True)
@@ -100,10 +244,8 @@ def _who(p: Person) -> str:
     return f"{p.given_names} {p.surnames} ({p.person_id})".strip()
 
 
-def _passport(p: Person) -> str:  # "an ordinary passport", "a laissez-passer"
-    kind = p.passport.type.lower().replace("_", "-")
-    kind = kind if p.passport.type == PassportType.LAISSEZ_PASSER else f"{kind} passport"
-    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+def _listed(labels: Mapping, items, joiner: str) -> str:
+    return joiner.join(labels[item] for item in items)
 
 
 # Request-level rules: their violations apply to every person of the request.
@@ -113,27 +255,70 @@ def sponsor_entitled(request: RequestSubmitted) -> list[Violation]:
     status, kind = request.immigration_status, request.sponsor.kind
     if kind in ENTITLED_SPONSORS[status]:
         return []
-    allowed = " or ".join(_SPONSOR[k] for k in SponsorKind if k in ENTITLED_SPONSORS[status])
+    allowed = _listed(SPONSOR_KINDS, [k for k in SponsorKind if k in ENTITLED_SPONSORS[status]], OR)
     return [
-        Violation(
+        _violation(
             "sponsor-not-entitled",
-            f"{status.replace('_', ' ').capitalize()} status is granted only "
-            f"at the request of {allowed}; the sponsor {request.sponsor.name} is {_SPONSOR[kind]}.",
+            status=STATUS_NAMES[status],
+            allowed=allowed,
+            sponsor=request.sponsor.name,
+            kind=SPONSOR_KINDS[kind],
         )
     ]
+
+
+def staff_category(request: RequestSubmitted, staff: StaffRules) -> list[Violation]:
+    # docs/domain/staff.md: the principal's staff category decides which statuses may be asked for (a table in
+    # the rulebook). An event without a category (from an intake older than the field) is not judged by it.
+    category, status = request.staff_category, request.immigration_status
+    if category is None or status in (allowed := staff.allowed(category)):
+        return []
+    if not allowed:
+        return [
+            _violation(
+                "staff-category-status", "none", category=STAFF_CATEGORIES[category], status=STATUS_NAMES[status]
+            )
+        ]
+    names = _listed(STATUS_NAMES, [s for s in Status if s in allowed], OR)
+    return [
+        _violation(
+            "staff-category-status", category=STAFF_CATEGORIES[category], allowed=names, status=STATUS_NAMES[status]
+        )
+    ]
+
+
+def apci_registration(request: RequestSubmitted, staff: StaffRules, *, today: dt.date) -> list[Violation]:
+    # docs/domain/staff.md: APCI keeps the register of ENIEX; a Cooperante request rests on the sponsor's entry.
+    status, registration = request.immigration_status, request.apci_registration
+    if status not in staff.apci_statuses:
+        return []
+    if registration is None or not registration.number.strip():
+        return [_violation("apci-registration-missing", status=STATUS_NAMES[status])]
+    if registration.date > today:
+        return [
+            _violation(
+                "apci-registration-missing",
+                "date",
+                status=STATUS_NAMES[status],
+                number=registration.number,
+                date=registration.date,
+                today=today,
+            )
+        ]
+    return []
 
 
 def documentation(request: RequestSubmitted, *, today: dt.date) -> list[Violation]:
     # Every status is granted "previa consideración de la documentación oficial que acredite el
     # desempeño de dichas funciones": in practice a numbered, dated note verbale naming the function.
-    note, problems = request.note_verbale, []
+    note, found = request.note_verbale, []
     if note is None or not (note.number or "").strip():
-        problems.append("the note verbale has no number")
+        found.append(_violation("documentation-missing", "note-number"))
     elif note.date > today:
-        problems.append(f"note verbale {note.number} is dated {note.date}, after today ({today})")
+        found.append(_violation("documentation-missing", "note-date", number=note.number, date=note.date, today=today))
     if not (request.function or "").strip():
-        problems.append("the function to be performed is not stated")
-    return [Violation("documentation-missing", f"Official documentation is incomplete: {p}.") for p in problems]
+        found.append(_violation("documentation-missing", "function"))
+    return found
 
 
 def posting_period(request: RequestSubmitted) -> list[Violation]:
@@ -141,13 +326,9 @@ def posting_period(request: RequestSubmitted) -> list[Violation]:
     end, arrival = request.posting_end, request.intended_arrival
     if request.immigration_status not in RESIDENT or (end is not None and end > arrival):
         return []
-    return [
-        Violation(
-            "posting-period-invalid",
-            f"A resident status needs a posting end date after the "
-            f"intended arrival ({arrival}); the request gives {end or 'none'}.",
-        )
-    ]
+    if end is None:
+        return [_violation("posting-period-invalid", "none", arrival=arrival)]
+    return [_violation("posting-period-invalid", arrival=arrival, end=end)]
 
 
 def _country(code: str) -> str | None:
@@ -205,8 +386,9 @@ def plausibility(request: RequestSubmitted) -> list[Violation]:
     found = implausible_fields(request)
     if not found:
         return []
-    fields = "; ".join(f"{field} {problem}" for field, problem in found)
-    return [Violation("implausible-request", f"The request holds implausible data: {fields}.")]
+    # The problems are plausibility's own words (docs/plausibility.md), as intake's 422 gives them.
+    fields = "; ".join(f"{name} {problem}" for name, problem in found)
+    return [_violation("implausible-request", fields=fields)]
 
 
 # Per-person rules.
@@ -217,13 +399,41 @@ def foreign_national(person: Person) -> list[Violation]:
     # enters Peru as a national and can hold no Peruvian visa.
     if person.nationality != "PER":
         return []
-    return [
-        Violation(
-            "peruvian-national",
-            f"{_who(person)} is a Peruvian national: the Directorate's statuses are granted to foreigners "
-            "only, and a Peruvian enters Peru as a national.",
-        )
-    ]
+    return [_violation("peruvian-national", who=_who(person))]
+
+
+def family_nucleus(request: RequestSubmitted, person: Person, family: FamilyRules) -> list[Violation]:
+    # docs/domain/family.md: who counts as family is a table (rulebook/family.toml): each relationship recognized
+    # or not, with an age limit a declared condition may raise, judged on the intended arrival.
+    if person.role != "FAMILY":
+        return []
+    who, relationship = _who(person), person.relationship
+    if relationship is None:
+        return [_violation("relationship-not-recognized", "none", who=who)]
+    kinship = family.kinship(request.immigration_status, relationship)
+    label = RELATIONSHIPS[relationship]
+    if not kinship.recognized:
+        return [_violation("relationship-not-recognized", who=who, relationship=label)]
+    if missing := [c for c in kinship.requires if c not in person.conditions]:
+        conditions = _listed(CONDITIONS, missing, AND)
+        return [_violation("family-condition-required", who=who, relationship=label, conditions=conditions)]
+    limit, arrival = kinship.age_limit_for(person.conditions), request.intended_arrival
+    if limit is None or arrival < add_years(person.date_of_birth, limit):
+        return []
+    age = dict(who=who, born=person.date_of_birth, age=_age(person.date_of_birth, arrival), arrival=arrival)
+    counted = [c for c in FamilyCondition if c in person.conditions]
+    if counted:
+        conditions = _listed(CONDITIONS, counted, AND)
+        return [
+            _violation("family-age-limit", "conditions", relationship=label, limit=limit, conditions=conditions, **age)
+        ]
+    return [_violation("family-age-limit", relationship=label, limit=limit, **age)]
+
+
+def _age(born: dt.date, on: dt.date) -> int:
+    """Whole years from ``born`` to ``on``; a birthday on 29 February falls on the 28th (``add_years``)."""
+    years = on.year - born.year
+    return years - 1 if on < add_years(born, years) else years
 
 
 def diplomatic_passport(request: RequestSubmitted, person: Person) -> list[Violation]:
@@ -231,13 +441,9 @@ def diplomatic_passport(request: RequestSubmitted, person: Person) -> list[Viola
     # only if they "sean titulares de pasaportes diplomáticos". So only the family members without one fail.
     if request.immigration_status != Status.DIPLOMATIC_RESIDENT or person.passport.type == PassportType.DIPLOMATIC:
         return []
-    who = "the official" if person.role == "PRINCIPAL" else "each family member"
+    variant = None if person.role == "PRINCIPAL" else "family"
     return [
-        Violation(
-            "diplomatic-passport-required",
-            f"Diplomatic resident status requires {who} to hold a "
-            f"diplomatic passport; {_who(person)} holds {_passport(person)}.",
-        )
+        _violation("diplomatic-passport-required", variant, who=_who(person), passport=PASSPORTS[person.passport.type])
     ]
 
 
@@ -246,10 +452,8 @@ def passport_valid(request: RequestSubmitted, person: Person) -> list[Violation]
     if expires > arrival:
         return []
     return [
-        Violation(
-            "passport-expired",
-            f"Passport {person.passport.number} of {_who(person)} expires on "
-            f"{expires}, not after the intended arrival on {arrival}.",
+        _violation(
+            "passport-expired", number=person.passport.number, who=_who(person), expires=expires, arrival=arrival
         )
     ]
 
@@ -283,20 +487,24 @@ def short_stay(request: RequestSubmitted, person: Person, waivers: WaiverLookup 
     # oficiales o de servicio" (laissez-passer too, as in DS 042-2024-RE, docs/domain/waivers.md); ordinary
     # passports go through ordinary visas, unless a treaty makes a visa unnecessary (the EU's covers them).
     if person.passport.type == PassportType.ORDINARY and not isinstance(waiver_of(request, person, waivers), Covered):
-        return [
-            Violation(
-                "ordinary-passport",
-                f"{_who(person)} holds an ordinary passport; this procedure "
-                "covers diplomatic, special, official and service passports and laissez-passer.",
-            )
-        ]
+        return [_violation("ordinary-passport", who=_who(person))]
     return []
 
 
-def assess(request: RequestSubmitted, *, today: dt.date, waivers: WaiverLookup | None = None) -> Assessment:
+def assess(
+    request: RequestSubmitted,
+    *,
+    today: dt.date,
+    waivers: WaiverLookup | None = None,
+    rulebook: Rulebook | None = None,
+) -> Assessment:
+    """Judge every person of ``request`` by the rules; ``rulebook`` (None: the packaged one) holds the tables."""
+    rulebook = rulebook or packaged()
     shared = (
         *plausibility(request),
         *sponsor_entitled(request),
+        *staff_category(request, rulebook.staff),
+        *apci_registration(request, rulebook.staff, today=today),
         *documentation(request, today=today),
         *posting_period(request),
     )
@@ -305,6 +513,7 @@ def assess(request: RequestSubmitted, *, today: dt.date, waivers: WaiverLookup |
         return (
             *shared,
             *foreign_national(p),
+            *family_nucleus(request, p, rulebook.family),
             *diplomatic_passport(request, p),
             *passport_valid(request, p),
             *short_stay(request, p, waivers),
@@ -314,7 +523,7 @@ def assess(request: RequestSubmitted, *, today: dt.date, waivers: WaiverLookup |
         coverage = waiver_of(request, person, waivers)
         if isinstance(coverage, Covered) and all(v.rule == "principal-ineligible" for v in violations):
             violations = ()  # a waiver is the holder's own: it does not derive from the principal's status
-        window = None if violations else validity(request, person, today=today)
+        window = None if violations else validity(request, person, today=today, rulebook=rulebook)
         return PersonAssessment(person.person_id, violations, window, coverage)
 
     principal = judged(request.principal, own(request.principal))
@@ -324,23 +533,26 @@ def assess(request: RequestSubmitted, *, today: dt.date, waivers: WaiverLookup |
         if not principal.eligible:  # the family's status derives from the principal's
             reasons = ", ".join(dict.fromkeys(v.rule for v in principal.violations))
             found += (
-                Violation(
-                    "principal-ineligible",
-                    f"The status of {_who(member)} derives from the principal, "
-                    f"{_who(request.principal)}, who is not eligible ({reasons}).",
+                _violation(
+                    "principal-ineligible", who=_who(member), principal=_who(request.principal), reasons=reasons
                 ),
             )
         family.append(judged(member, found))
     return Assessment((principal, *family))
 
 
-def validity(request: RequestSubmitted, person: Person, *, today: dt.date) -> tuple[dt.date, dt.date]:
+def validity(
+    request: RequestSubmitted, person: Person, *, today: dt.date, rulebook: Rulebook | None = None
+) -> tuple[dt.date, dt.date]:
     """``(valid_from, valid_until)`` of a visa for ``person``.
 
     Kept simple: valid from ``today`` (the decision date); a window opening shortly before arrival
     would be a refinement. It never outlives the passport; a resident visa ends with the posting
     (lacking a posting end, with the passport), a short-stay one SHORT_STAY_DAYS after arrival.
     For an ineligible person the window may be empty (valid_until before valid_from).
+
+    A family member who counts as family only under an age limit (a child under 21, under 25 in studies:
+    docs/domain/family.md) has a visa that ends the day before the birthday that ends it.
 
     Whatever the dates, nothing overflows: the end is capped at MAX_VALIDITY_YEARS after ``today``
     (the latest posting end a plausible request can give, docs/plausibility.md) and the arithmetic
@@ -351,4 +563,9 @@ def validity(request: RequestSubmitted, person: Person, *, today: dt.date) -> tu
         end = request.posting_end or expires
     else:
         end = add_days(request.intended_arrival, SHORT_STAY_DAYS)
-    return today, min(end, expires, add_years(today, MAX_VALIDITY_YEARS))
+    end = min(end, expires, add_years(today, MAX_VALIDITY_YEARS))
+    if person.role == "FAMILY" and person.relationship is not None:
+        kinship = (rulebook or packaged()).family.kinship(request.immigration_status, person.relationship)
+        if (limit := kinship.age_limit_for(person.conditions)) is not None:
+            end = min(end, add_days(add_years(person.date_of_birth, limit), -1))
+    return today, end

@@ -1,4 +1,5 @@
 from enum import StrEnum
+from pathlib import Path
 
 from pydantic import Field
 
@@ -18,4 +19,14 @@ class AuthorizationSettings(CommonSettings):
     authorization_port: int = Field(8002, description="Port of the officers' HTTP API.")
     authorization_policy: Policy = Field(
         Policy.REVIEW, description="auto: grant eligible requests at once; review: an officer decides."
+    )
+    authorization_family_rules: Path | None = Field(
+        None,
+        description="TOML file of who counts as family (docs/domain/family.md); None: the packaged "
+        "services/authorization/rulebook/family.toml.",
+    )
+    authorization_staff_rules: Path | None = Field(
+        None,
+        description="TOML file of the statuses each staff category may ask for (docs/domain/staff.md); None: the "
+        "packaged services/authorization/rulebook/staff.toml.",
     )

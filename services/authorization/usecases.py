@@ -25,11 +25,13 @@ from shared.contracts import (
     AuthorizationRevoked,
     Decision,
     EventData,
+    FunctionsEnded,
     ImmigrationStatus,
     RequestSubmitted,
     ReviewStarted,
     VisaIssued,
 )
+from shared.i18n import N_, Refusal
 from shared.messaging import PoisonEvent, UnitOfWork
 from shared.observability.logs import bind_request
 from shared.privacy import failure_kind
@@ -37,20 +39,26 @@ from shared.privacy import failure_kind
 from .cases import (
     CaseState,
     InvalidTransition,
+    NothingToRevoke,
+    Revocation,
     conclusion,
     decide,
     holder_after_decision,
     holder_after_release,
     holder_after_take,
+    revocation,
     transition,
 )
 from .models import Case
+from .rulebook import Rulebook, packaged
 from .rules import Assessment, WaiverLookup, assess
 from .settings import Policy
 
 log = logging.getLogger("visa.authorization")
 
 POLICY = "policy"
+# Who revokes on a sponsor's notice of the end of functions (``revoked_by``), as ``policy`` decides automatically.
+SPONSOR = "sponsor"
 
 
 class Waivers(Protocol):
@@ -59,14 +67,14 @@ class Waivers(Protocol):
     async def current(self) -> WaiverLookup: ...
 
 
-class CaseNotFound(LookupError):
+class CaseNotFound(Refusal, LookupError):
     def __init__(self, request_id: str) -> None:
-        super().__init__(f"no case for request {request_id}")
+        super().__init__(N_("no case for request {request_id}"), request_id=request_id)
 
 
-class UnknownPeople(ValueError):
+class UnknownPeople(Refusal, ValueError):
     def __init__(self, person_ids: set[str]) -> None:
-        super().__init__(f"deny: unknown person ids {sorted(person_ids)}")
+        super().__init__(N_("deny: unknown person ids {person_ids}"), person_ids=sorted(person_ids))
 
 
 @contextmanager
@@ -93,16 +101,19 @@ class Directorate:
         policy: Policy,
         treaties: Waivers,
         clock: Clock,
+        rulebook: Rulebook | None = None,
     ) -> None:
         self.units = units
         self.reads = reads
         self.policy = policy
         self.treaties = treaties
         self.clock = clock
+        # Who counts as family, which staff may ask for which status (docs/domain/family.md, docs/domain/staff.md).
+        self.rulebook = rulebook or packaged()
 
     def handlers(self) -> Mapping[type[EventData], Callable]:
         """The events this service consumes, each with its use case (``registry.AUTHORIZATION.handles``)."""
-        return {RequestSubmitted: self.receive, VisaIssued: self.record_visa}
+        return {RequestSubmitted: self.receive, FunctionsEnded: self.end_functions, VisaIssued: self.record_visa}
 
     # --- events ---------------------------------------------------------------------------------------
 
@@ -139,6 +150,23 @@ class Directorate:
             log.warning("visa %s names an authorization this Directorate did not give", issued.visa_number)
             return
         case.visas = {**case.visas, issued.person_id: issued.visa_number}
+
+    async def end_functions(self, uow: UnitOfWork, notice: FunctionsEnded) -> None:
+        """The sponsor notifies the end of functions: the people concerned lose their authorization (the principal
+        takes the family with them), and the consulate cancels their visas. A second notice, or one about a case
+        not granted, has no effect."""
+        case = await uow.session.get(Case, notice.request_id, with_for_update=True)
+        if case is None:
+            log.warning("end of functions for request %s, which has no case here: ignored", notice.request_id)
+            return
+        try:
+            revoking = self._revocation(case, notice.person_ids)
+        except (InvalidTransition, NothingToRevoke) as nothing:
+            log.info("end of functions for request %s has no further effect: %s", notice.request_id, nothing)
+            return
+        note = notice.note_verbale
+        reason = f"end of functions: {notice.reason} (note verbale {note.number} of {note.date})"
+        await self._revoke(uow, case, revoking, reason=reason, revoked_by=SPONSOR)
 
     # --- officers' commands ---------------------------------------------------------------------------
 
@@ -197,33 +225,21 @@ class Directorate:
             await self._decide(uow, case, request, officer_id=officer_id, denials={"*": reason})
         return case
 
-    async def revoke(self, request_id: str, *, officer_id: str, reason: str) -> Case:
-        """Revoke the whole authorization: the consulate cancels every visa issued under it.
+    async def revoke(self, request_id: str, *, officer_id: str, reason: str, person_ids: tuple[str, ...] = ()) -> Case:
+        """Revoke the authorization of the people named, or of everyone: the consulate cancels their visas, and
+        issues none they were granted but not issued yet. Revoking the principal revokes the family too.
 
         Any officer may revoke a granted case, whoever holds or decided it: revocation answers what happens
         after the grant (an end of mission, a persona non grata), and a grant by the policy has no officer.
+        Refused for someone already revoked or never granted (``NothingToRevoke``) and for a case not granted.
         """
         bind_request(request_id)
         async with self.units() as uow:
             case = await self._case(uow.session, request_id, for_update=True)
-            case.state = transition(CaseState(case.state), CaseState.REVOKED)
-            granted = tuple(d["person_id"] for d in case.decisions or () if d["decision"] == Decision.GRANTED)
-            case.revoked_at = self.clock.now()
-            case.revocation_reason = reason
-            case.revoked_by = officer_id
-            await uow.emit(
-                AuthorizationRevoked(
-                    request_id=case.request_id,
-                    authorization_id=case.authorization_id,
-                    # Every granted person, and the visas known so far: one issued meanwhile is still covered.
-                    person_ids=granted,
-                    visa_numbers=tuple(sorted(case.visas.values())),
-                    reason=reason,
-                    revoked_by=officer_id,
-                    revoked_at=case.revoked_at,
-                )
-            )
-        log.info("authorization %s revoked by %s", case.authorization_id, officer_id)
+            known = {person.person_id for person in RequestSubmitted.model_validate(case.submission).people}
+            if unknown := set(person_ids) - known:
+                raise UnknownPeople(unknown)
+            await self._revoke(uow, case, self._revocation(case, person_ids), reason=reason, revoked_by=officer_id)
         return case
 
     # --- queries --------------------------------------------------------------------------------------
@@ -269,7 +285,45 @@ class Directorate:
     async def _assess(self, request: RequestSubmitted) -> Assessment:
         waivers = await self.treaties.current()
         with _about_content(request):
-            return assess(request, today=self.clock.today(), waivers=waivers)
+            return assess(request, today=self.clock.today(), waivers=waivers, rulebook=self.rulebook)
+
+    @staticmethod
+    def _revocation(case: Case, person_ids: tuple[str, ...]) -> Revocation:
+        granted = [d["person_id"] for d in case.decisions or () if d["decision"] == Decision.GRANTED]
+        revoked = {person_id for earlier in case.revocations or () for person_id in earlier["person_ids"]}
+        principal_id = case.submission["principal"]["person_id"]
+        return revocation(CaseState(case.state), principal_id, granted, revoked, person_ids)
+
+    async def _revoke(self, uow: UnitOfWork, case: Case, revoking: Revocation, *, reason: str, revoked_by: str) -> None:
+        """Record a revocation on the case and publish it: exactly the people revoked, and their visas known so far
+        (a visa issued meanwhile is still covered: the consulate matches people as well as numbers)."""
+        now = self.clock.now()
+        case.revocations = [
+            *(case.revocations or ()),
+            {
+                "person_ids": list(revoking.person_ids),
+                "reason": reason,
+                "revoked_by": revoked_by,
+                "revoked_at": now.isoformat(),
+            },
+        ]
+        case.state = revoking.state
+        if revoking.state is CaseState.REVOKED:
+            case.revoked_at, case.revocation_reason, case.revoked_by = now, reason, revoked_by
+        await uow.emit(
+            AuthorizationRevoked(
+                request_id=case.request_id,
+                authorization_id=case.authorization_id,
+                person_ids=revoking.person_ids,
+                visa_numbers=tuple(sorted(case.visas[p] for p in revoking.person_ids if p in case.visas)),
+                reason=reason,
+                revoked_by=revoked_by,
+                revoked_at=now,
+            )
+        )
+        log.info(
+            "authorization %s revoked for %d people by %s", case.authorization_id, len(revoking.person_ids), revoked_by
+        )
 
     def _claim(self, case: Case, *, officer_id: str, target: CaseState) -> None:
         """Before an officer decides, first of all: the case is pending, and theirs or nobody's; it is theirs from

@@ -11,12 +11,14 @@ from pydantic import BaseModel, Field
 from shared.contracts import Decision, PassportType, Waiver
 from shared.http import error_responses
 from shared.http.auth import authenticated
+from shared.i18n import Message, message_of
 
 from . import audit
 from .models import SponsorRecord, VisaRequest
 from .progress import Status
-from .schema import Accepted, VisaRequestIn
-from .usecases import IdempotencyConflict, RequestNotFound
+from .renewals import NotRenewable
+from .schema import Accepted, EndOfFunctionsIn, Notified, RenewalIn, VisaRequestIn
+from .usecases import IdempotencyConflict, NothingToEnd, NotInRequest, RequestNotFound
 from .wiring import IntakeDep
 
 # Every route may answer 422 (a refused request), 429 (rate limits) and 503 (database unreachable).
@@ -71,6 +73,7 @@ class ApplicantView(BaseModel):
         description="Status NOT_REQUIRED: the treaty that makes a visa unnecessary, its maximum stay "
         "and its conditions.",
     )
+    renews: str | None = Field(default=None, description="A renewal: the number of the visa this person's renews.")
 
 
 class RequestView(BaseModel):
@@ -105,6 +108,7 @@ def _view(visa_request: VisaRequest) -> RequestView:
                 if a.visa_number and a.visa_mrz
                 else None,
                 waiver=a.waiver,
+                renews=a.renews_visa,
             )
             for a in visa_request.applicants
         ],
@@ -119,6 +123,56 @@ async def get_request(request_id: str, sponsor: SponsorDep, intake: IntakeDep) -
         return _view(await intake.request_of(sponsor, request_id))
     except RequestNotFound as error:
         raise HTTPException(404, detail=str(error)) from None
+
+
+@router.post(
+    "/requests/{request_id}/renewal",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    tags=["requests"],
+    responses=error_responses(401, 404, 409, 413),
+)
+async def renew_request(
+    request_id: str,
+    body: RenewalIn,
+    sponsor: SponsorDep,
+    intake: IntakeDep,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200, pattern=r"\S")] = None,
+) -> Accepted:
+    """Renew the visas issued under a request (a new posting end, a new note verbale): a new request, which MRE
+    decides like any other; each new visa supersedes the one it renews. 409 names a visa that cannot be
+    renewed (cancelled, expired, already renewed or being renewed, a short stay)."""
+    try:
+        renewal_id = await intake.renew(sponsor, request_id, body, idempotency_key)
+    except RequestNotFound as error:
+        raise HTTPException(404, detail=str(error)) from None
+    except NotInRequest as error:
+        raise HTTPException(422, detail=str(error)) from None
+    except (NotRenewable, IdempotencyConflict) as error:
+        raise HTTPException(409, detail=str(error)) from None
+    return Accepted(request_id=renewal_id, status=Status.SUBMITTED)
+
+
+@router.post(
+    "/requests/{request_id}/end-of-functions",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Notified,
+    tags=["requests"],
+    responses=error_responses(401, 404, 409, 413),
+)
+async def end_functions(request_id: str, body: EndOfFunctionsIn, sponsor: SponsorDep, intake: IntakeDep) -> Notified:
+    """Notify the end of functions (a note verbale): for everyone, or for the people named. MRE revokes their
+    authorization and the consulate cancels their visas; a second notice has no further effect. 409 when
+    nobody concerned holds an authorization or a visa."""
+    try:
+        named = await intake.end_functions(sponsor, request_id, body)
+    except RequestNotFound as error:
+        raise HTTPException(404, detail=str(error)) from None
+    except NotInRequest as error:
+        raise HTTPException(422, detail=str(error)) from None
+    except NothingToEnd as error:
+        raise HTTPException(409, detail=str(error)) from None
+    return Notified(request_id=request_id, person_ids=list(named))
 
 
 @router.get("/requests", response_model=list[RequestView], tags=["requests"], responses=error_responses(401))
@@ -148,7 +202,8 @@ async def visa_waiver(
     try:
         answer = await intake.waiver(nationality, passport_type, on)
     except ValueError as error:
-        raise HTTPException(422, detail=f"nationality: {error}") from None
+        problem = message_of(error) or str(error)
+        raise HTTPException(422, detail=Message("nationality: {problem}", problem=problem)) from None
     return WaiverAnswer(
         nationality=answer.nationality,
         passport_type=answer.passport_type,

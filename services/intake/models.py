@@ -66,5 +66,7 @@ class Applicant(Base):
     visa_mrz: Mapped[list[str] | None] = mapped_column(JSON)
     # The treaty that makes a visa unnecessary (status NOT_REQUIRED): the event's ``Waiver``, as JSON.
     waiver: Mapped[dict | None] = mapped_column(JSON)
+    # A renewal request's applicant: the number of the visa renewed (docs/domain/lifecycle.md, "Renewal").
+    renews_visa: Mapped[str | None] = mapped_column(String(9), index=True)
 
     request: Mapped[VisaRequest] = orm.relationship(back_populates="applicants")

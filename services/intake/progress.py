@@ -4,7 +4,8 @@ Events about one request travel on different routing keys and may overtake each 
 person's status only ever moves forward; the request's status is derived from its people's.
 
 NOT_REQUIRED is a decision like AUTHORIZED and DENIED (same rank, never flipped): a waiver treaty covers the
-person's short stay, so no visa is needed, none is issued, and nobody refused one.
+person's short stay, so no visa is needed, none is issued, and nobody refused one. SUPERSEDED ends a visa as
+CANCELLED does, but because a renewal's visa replaced it (docs/domain/lifecycle.md).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class Status(StrEnum):
     NOT_REQUIRED = "NOT_REQUIRED"
     ISSUED = "ISSUED"
     CANCELLED = "CANCELLED"
+    SUPERSEDED = "SUPERSEDED"
 
 
 _RANK = {
@@ -31,6 +33,7 @@ _RANK = {
     Status.NOT_REQUIRED: 2,
     Status.ISSUED: 3,
     Status.CANCELLED: 4,
+    Status.SUPERSEDED: 4,
 }
 
 

@@ -22,29 +22,36 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import Clock
 from shared.contracts import (
+    ApciRegistration,
     AuthorizationDenied,
     AuthorizationGranted,
     AuthorizationNotRequired,
     AuthorizationRevoked,
     Decision,
     EventData,
+    FunctionsEnded,
+    ImmigrationStatus,
     NoteVerbale,
     PassportType,
     Person,
+    RenewedVisa,
     RequestSubmitted,
     ReviewStarted,
     Sponsor,
     VisaCancelled,
     VisaIssued,
+    VisaSuperseded,
 )
 from shared.contracts.people import existing_country_code
 from shared.db import keyset_page
+from shared.i18n import N_, Refusal
 from shared.messaging import UnitOfWork
 from shared.observability.logs import bind_request
 
 from .models import Applicant, SponsorRecord, VisaRequest
 from .progress import Status, advance, request_status
-from .schema import PersonIn, VisaRequestIn
+from .renewals import ended_by_notice, renewable
+from .schema import EndOfFunctionsIn, PersonIn, RenewalIn, VisaRequestIn
 
 log = logging.getLogger("visa.intake")
 
@@ -61,14 +68,24 @@ class Treaties(Protocol):
     async def current(self) -> TreatyList: ...
 
 
-class IdempotencyConflict(ValueError):
+class IdempotencyConflict(Refusal, ValueError):
     def __init__(self) -> None:
-        super().__init__("Idempotency-Key was already used for a different request")
+        super().__init__(N_("Idempotency-Key was already used for a different request"))
 
 
-class RequestNotFound(LookupError):
+class RequestNotFound(Refusal, LookupError):
     def __init__(self, request_id: str) -> None:
-        super().__init__(f"no request {request_id}")
+        super().__init__(N_("no request {request_id}"), request_id=request_id)
+
+
+class NotInRequest(Refusal, ValueError):
+    def __init__(self, person_ids: Iterable[str]) -> None:
+        super().__init__(N_("no such person in this request: {person_ids}"), person_ids=", ".join(sorted(person_ids)))
+
+
+class NothingToEnd(Refusal, ValueError):
+    def __init__(self) -> None:
+        super().__init__(N_("nobody named holds an authorization or a visa: there are no functions to end"))
 
 
 @dataclass(frozen=True)
@@ -85,8 +102,15 @@ def _person(person_id: str, role: str, data: PersonIn) -> Person:
 
 
 def _record(
-    submitted: RequestSubmitted, sponsor: SponsorRecord, body: VisaRequestIn, key: str | None, fingerprint: str
+    submitted: RequestSubmitted,
+    sponsor: SponsorRecord,
+    body: VisaRequestIn | dict,
+    key: str | None,
+    fingerprint: str,
+    *,
+    renews: Mapping[str, str] | None = None,
 ) -> VisaRequest:
+    renews = renews or {}
     return VisaRequest(
         id=submitted.request_id,
         sponsor_id=sponsor.id,
@@ -94,7 +118,7 @@ def _record(
         fingerprint=fingerprint,
         immigration_status=submitted.immigration_status.value,
         status=Status.SUBMITTED,
-        submitted=body.model_dump(mode="json"),
+        submitted=body if isinstance(body, dict) else body.model_dump(mode="json"),
         submitted_at=submitted.submitted_at,
         updated_at=submitted.submitted_at,
         applicants=[
@@ -107,6 +131,7 @@ def _record(
                 given_names=person.given_names,
                 status=Status.SUBMITTED,
                 reasons=[],
+                renews_visa=renews.get(person.person_id),
             )
             for position, person in enumerate(submitted.people)
         ],
@@ -141,6 +166,7 @@ class Intake:
             AuthorizationRevoked: self.on_revoked,
             VisaIssued: self.on_issued,
             VisaCancelled: self.on_cancelled,
+            VisaSuperseded: self.on_superseded,
         }
 
     # --- sponsors' commands and queries ---------------------------------------------------------------
@@ -171,6 +197,85 @@ class Intake:
                 return earlier
             raise
         return submitted.request_id
+
+    async def renew(self, sponsor: SponsorRecord, request_id: str, body: RenewalIn, idempotency_key: str | None) -> str:
+        """Ask MRE to renew visas issued under a request: a new request, decided like any other, naming the visa
+        each person renews (``RequestSubmitted.renews``). Refuses (``NotRenewable``) a visa that no longer stands,
+        one already being renewed, or a family member's without the principal's (``renewals.renewable``).
+
+        Returns the renewal request's id; a retry under the same Idempotency-Key returns the first one's.
+        """
+        fingerprint = hashlib.sha256(f"renewal:{request_id}:{body.model_dump_json()}".encode()).hexdigest()
+        if idempotency_key and (earlier := await self._replay(sponsor, idempotency_key, fingerprint)):
+            return earlier
+        original = await self.request_of(sponsor, request_id)
+        if body.person_ids is not None and (
+            unknown := set(body.person_ids) - {a.person_id for a in original.applicants}
+        ):
+            raise NotInRequest(unknown)
+        async with self.reads() as session:
+            renewing = set(
+                await session.scalars(
+                    select(Applicant.renews_visa)
+                    .join(VisaRequest, VisaRequest.id == Applicant.request_id)
+                    .where(
+                        Applicant.renews_visa.in_([a.visa_number for a in original.applicants if a.visa_number]),
+                        Applicant.status.not_in([Status.DENIED, Status.CANCELLED]),
+                    )
+                )
+            )
+        chosen = renewable(
+            ImmigrationStatus(original.immigration_status),
+            original.applicants,
+            body.person_ids,
+            renewing=renewing,
+            today=self.clock.today(),
+        )
+        submitted, as_accepted = self._renewal(sponsor, original, body, chosen)
+        bind_request(submitted.request_id)
+        try:
+            async with self.units() as uow:
+                uow.session.add(
+                    _record(
+                        submitted,
+                        sponsor,
+                        as_accepted,
+                        idempotency_key,
+                        fingerprint,
+                        renews={r.person_id: r.visa_number for r in submitted.renews},
+                    )
+                )
+                await uow.emit(submitted)
+        except IntegrityError:
+            if idempotency_key and (earlier := await self._replay(sponsor, idempotency_key, fingerprint)):
+                return earlier
+            raise
+        return submitted.request_id
+
+    async def end_functions(self, sponsor: SponsorRecord, request_id: str, body: EndOfFunctionsIn) -> tuple[str, ...]:
+        """The sponsor notifies the end of functions (``FunctionsEnded``): the Directorate revokes the authorization
+        of the people named (everyone when none is), the consulate cancels their visas. A second notice about the
+        same people has no further effect there. Refuses (``NothingToEnd``) when nobody concerned holds an
+        authorization or a visa."""
+        visa_request = await self.request_of(sponsor, request_id)
+        named = tuple(dict.fromkeys(body.person_ids))
+        if unknown := set(named) - {a.person_id for a in visa_request.applicants}:
+            raise NotInRequest(unknown)
+        if not ended_by_notice(visa_request.applicants, named):
+            raise NothingToEnd()
+        bind_request(request_id)
+        async with self.units() as uow:
+            await uow.emit(
+                FunctionsEnded(
+                    request_id=request_id,
+                    person_ids=named,
+                    note_verbale=NoteVerbale(**body.note_verbale.model_dump()),
+                    reason=body.reason,
+                    notified_at=self.clock.now(),
+                )
+            )
+        log.info("end of functions notified for request %s (%s)", request_id, len(named) or "everyone")
+        return named
 
     async def request_of(self, sponsor: SponsorRecord, request_id: str) -> VisaRequest:
         async with self.reads() as session:
@@ -210,6 +315,8 @@ class Intake:
             request_id=request_id,
             sponsor=Sponsor(id=sponsor.id, kind=sponsor.kind, name=sponsor.name, country=sponsor.country),
             immigration_status=body.immigration_status,
+            staff_category=body.staff_category,
+            apci_registration=body.apci_registration and ApciRegistration(**body.apci_registration.model_dump()),
             note_verbale=NoteVerbale(**body.note_verbale.model_dump()),
             function=body.function,
             intended_arrival=body.intended_arrival,
@@ -219,6 +326,48 @@ class Intake:
             family=tuple(_person(str(uuid.uuid4()), "FAMILY", member) for member in body.family),
             submitted_at=self.clock.now(),
         )
+
+    def _renewal(
+        self, sponsor: SponsorRecord, original: VisaRequest, body: RenewalIn, chosen: list[Applicant]
+    ) -> tuple[RequestSubmitted, dict]:
+        """The renewal as the Directorate receives it, and as intake keeps it: the people as first submitted (new
+        ids: a person id names one applicant of one request), the new note verbale and posting end, each renewed
+        visa named. Kept in the shape of a request, so that a renewal can be renewed in turn."""
+        first = original.submitted
+        data = {0: first["principal"]} | dict(enumerate(first.get("family", ()), start=1))
+        renewed = [(str(uuid.uuid4()), applicant) for applicant in chosen]
+        people = [
+            Person(person_id=new_id, role=applicant.role, **data[applicant.position]) for new_id, applicant in renewed
+        ]
+        submitted = RequestSubmitted(
+            request_id=str(uuid.uuid4()),
+            sponsor=Sponsor(id=sponsor.id, kind=sponsor.kind, name=sponsor.name, country=sponsor.country),
+            immigration_status=original.immigration_status,
+            # The staff category and the APCI evidence as first submitted (absent from a request older than them).
+            staff_category=first.get("staff_category"),
+            apci_registration=first.get("apci_registration"),
+            note_verbale=NoteVerbale(**body.note_verbale.model_dump()),
+            function=body.function or first["function"],
+            intended_arrival=self.clock.today(),
+            posting_end=body.posting_end,
+            principal=people[0],
+            family=tuple(people[1:]),
+            submitted_at=self.clock.now(),
+            renews=tuple(
+                RenewedVisa(person_id=new_id, visa_number=applicant.visa_number, request_id=original.id)
+                for new_id, applicant in renewed
+            ),
+        )
+        as_accepted = {
+            **first,
+            **submitted.model_dump(
+                mode="json", include={"note_verbale", "function", "intended_arrival", "posting_end"}
+            ),
+            "principal": data[chosen[0].position],
+            "family": [data[applicant.position] for applicant in chosen[1:]],
+            "renews": {"request_id": original.id, "visas": [applicant.visa_number for applicant in chosen]},
+        }
+        return submitted, as_accepted
 
     async def _replay(self, sponsor: SponsorRecord, key: str, fingerprint: str) -> str | None:
         """The id of the request already submitted under this Idempotency-Key, if any."""
@@ -295,6 +444,14 @@ class Intake:
                 applicant.visa_valid_until = event.valid_until
                 applicant.visa_mrz = list(event.mrz)
         self._refresh(request)
+
+    async def on_superseded(self, uow: UnitOfWork, event: VisaSuperseded) -> None:
+        """A renewal's visa was issued: the visa it renews (under the earlier request) no longer stands."""
+        request = await self._report(uow, event.request_id, [(event.person_id, Status.SUPERSEDED)])
+        if request is not None:
+            for applicant in request.applicants:
+                if applicant.person_id == event.person_id:
+                    applicant.reasons = [*applicant.reasons, f"visa superseded by {event.superseded_by}"]
 
     async def on_cancelled(self, uow: UnitOfWork, event: VisaCancelled) -> None:
         request = await self._report(uow, event.request_id, [(event.person_id, Status.CANCELLED)])

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from shared.http import error_responses, limited_per_account
 from shared.http.auth import authenticated
 
-from . import audit
+from . import audit, documents
 from .models import Verifier
 from .usecases import VisaNotFound
 from .visas import Standing
@@ -22,6 +22,7 @@ router = APIRouter(prefix="/v1", responses=error_responses(422, 429, 503))
 # Included here, since the composition root mounts this one router; tagged per route, so that the
 # audit routes are not also tagged "visas".
 router.include_router(audit.router)
+router.include_router(documents.router)  # the printed visa and the seal keys
 
 
 class VisaView(BaseModel):
@@ -40,6 +41,8 @@ class VisaView(BaseModel):
     issued_at: dt.datetime
     cancelled_at: dt.datetime | None = None
     cancellation_reason: str | None = None
+    superseded_at: dt.datetime | None = None
+    superseded_by: str | None = None
 
 
 # A visa names a diplomat and numbers are sequential: only registered verifiers may look them up, each at
@@ -74,4 +77,6 @@ async def verify_visa(number: str, verifier: VerifierDep, consulate: ConsulateDe
         issued_at=visa.issued_at,
         cancelled_at=visa.cancelled_at,
         cancellation_reason=visa.cancellation_reason,
+        superseded_at=visa.superseded_at,
+        superseded_by=visa.superseded_by,
     )

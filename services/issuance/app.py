@@ -13,6 +13,7 @@ from shared.service import create_app
 from .api import router
 from .models import Base
 from .settings import IssuanceSettings
+from .sticker import Printer
 from .usecases import Consulate
 
 
@@ -26,5 +27,6 @@ def build(settings: IssuanceSettings | None = None, *, clock: Clock = SYSTEM) ->
         title="Visa issuance (consulate)", service=ISSUANCE.service, db=db, bus=bus, settings=settings, clock=clock
     )
     app.state.consulate = consulate
+    app.state.printer = Printer(settings, clock)
     app.include_router(router)
     return app

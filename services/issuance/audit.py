@@ -29,6 +29,7 @@ class AuditedVisa(BaseModel):
     valid_until: dt.date
     issued_at: dt.datetime
     cancelled_at: dt.datetime | None
+    superseded_at: dt.datetime | None = None
     revocation_id: str | None  # the revocation event a cancellation executed
 
 
@@ -58,6 +59,7 @@ async def audit_visas(
                 valid_until=visa.valid_until,
                 issued_at=visa.issued_at,
                 cancelled_at=visa.cancelled_at,
+                superseded_at=visa.superseded_at,
                 revocation_id=visa.revocation_id,
             )
             for visa in page

@@ -38,6 +38,9 @@ class Visa(Base):
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     cancellation_reason: Mapped[str | None] = mapped_column(String(500))
     revocation_id: Mapped[str | None] = mapped_column(String(36))
+    # A renewal's visa replaced this one (docs/domain/lifecycle.md, "Renewal"): when, and its number.
+    superseded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    superseded_by: Mapped[str | None] = mapped_column(String(9))
 
 
 class Verifier(KeyHolder, Base):
@@ -50,6 +53,12 @@ class Auditor(KeyHolder, Base):
     """Reads every visa record, read-only; the same id and key are registered at intake."""
 
     __tablename__ = "auditors"
+
+
+class ConsularClerk(KeyHolder, Base):
+    """Consular staff of this post: prints the visas it issued, to affix them to their passports."""
+
+    __tablename__ = "consular_staff"
 
 
 class Revocation(Base):

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from pydantic import Field
 
 from shared.settings import VAR_DIR, CommonSettings, RateLimit
@@ -12,4 +14,18 @@ class IssuanceSettings(CommonSettings):
     )
     issuance_rate_limit_per_verifier: RateLimit = Field(
         "30/minute", description="Visa lookups one verifier may make to one issuance process (429 beyond it)."
+    )
+    # The printed visa and its seal (docs/domain/visa-document.md).
+    issuance_post: str = Field(
+        "LIM", pattern=r"^[A-Z0-9]{3,6}$", description="This consular post's code: the seals it prints name it."
+    )
+    issuance_seal_keys: Path = Field(
+        VAR_DIR / "seal" / "private", description="Directory of this post's private seal keys (<kid>.pem, 0600)."
+    )
+    issuance_seal_public_keys: Path = Field(
+        VAR_DIR / "seal" / "seal-keys.json", description="The published seal keys (JSON) verifiers check seals with."
+    )
+    issuance_sticker_font: Path | None = Field(
+        None,
+        description="OCR-B (OpenType) for the MRZ of printed visas; None: .tools/fonts-ocr-b's or the system's.",
     )

@@ -17,8 +17,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import Clock
-from shared.contracts import AuthorizationGranted, AuthorizationRevoked, EventData, VisaCancelled, VisaIssued
+from shared.contracts import (
+    AuthorizationGranted,
+    AuthorizationRevoked,
+    EventData,
+    VisaCancelled,
+    VisaIssued,
+    VisaSuperseded,
+)
 from shared.db import keyset_page, serialize
+from shared.i18n import N_, Refusal
 from shared.messaging import PoisonEvent, UnitOfWork
 
 from .models import Revocation, Visa
@@ -35,9 +43,9 @@ from .visas import (
 log = logging.getLogger("visa.issuance")
 
 
-class VisaNotFound(LookupError):
+class VisaNotFound(Refusal, LookupError):
     def __init__(self, number: str) -> None:
-        super().__init__(f"no visa numbered {number!r} was issued by this post")
+        super().__init__(N_("no visa numbered {number!r} was issued by this post"), number=number)
 
 
 @dataclass(frozen=True)
@@ -72,12 +80,18 @@ class Consulate:
         revocations = (
             await session.scalars(select(Revocation).where(Revocation.authorization_id == grant.authorization_id))
         ).all()
+        renewed = await self._renewed(session, grant)
+        ended = {number for number, visa in renewed.items() if visa.cancelled_at or visa.superseded_at}
         try:
-            to_issue, withheld = visas_to_issue(grant.decisions, revocations)
+            to_issue, withheld = visas_to_issue(grant.decisions, revocations, ended)
         except MissingValidity as error:
             raise PoisonEvent(str(error)) from error
         for person_id in withheld:
-            log.info("authorization %s revoked before issuance: no visa for %s", grant.authorization_id, person_id)
+            log.info(
+                "authorization %s: no visa for %s (revoked, or renews a visa that no longer stands)",
+                grant.authorization_id,
+                person_id,
+            )
         for terms in to_issue:
             person = terms.person
             visa = Visa(
@@ -119,6 +133,37 @@ class Consulate:
                 )
             )
             log.info("visa %s issued to %s (request %s)", visa.number, terms.person_id, grant.request_id)
+            if terms.renews is not None:
+                await self._supersede(uow, renewed.get(terms.renews), by=visa, renewal=grant)
+
+    @staticmethod
+    async def _renewed(session: AsyncSession, grant: AuthorizationGranted) -> dict[str, Visa]:
+        """The visas a renewal's grant renews, by number, locked (row locks): a revocation cancelling one of them
+        waits for this issue, which supersedes it, or this issue waits for it and withholds the renewal."""
+        numbers = sorted({decision.renews for decision in grant.decisions if decision.renews is not None})
+        if not numbers:
+            return {}
+        found = await session.scalars(select(Visa).where(Visa.number.in_(numbers)).with_for_update())
+        return {visa.number: visa for visa in found}
+
+    async def _supersede(self, uow: UnitOfWork, old: Visa | None, *, by: Visa, renewal: AuthorizationGranted) -> None:
+        """The renewal's visa ``by`` replaces ``old``, which no longer stands (``VisaSuperseded``)."""
+        if old is None:
+            log.warning("visa %s renews a visa this post did not issue: nothing superseded", by.number)
+            return
+        old.superseded_at, old.superseded_by = self.clock.now(), by.number
+        await uow.emit(
+            VisaSuperseded(
+                request_id=old.request_id,
+                authorization_id=old.authorization_id,
+                person_id=old.person_id,
+                visa_number=old.number or "",
+                superseded_by=by.number or "",
+                renewal_request_id=renewal.request_id,
+                superseded_at=old.superseded_at,
+            )
+        )
+        log.info("visa %s superseded by %s", old.number, by.number)
 
     async def cancel(self, uow: UnitOfWork, revoked: AuthorizationRevoked) -> None:
         """Execute a revocation: cancel the visas it covers, and remember it for a grant still on its way."""
@@ -137,7 +182,14 @@ class Consulate:
         )
         standing_visas = (
             await session.scalars(
-                select(Visa).where(Visa.authorization_id == revoked.authorization_id, Visa.cancelled_at.is_(None))
+                # Locked: a renewal superseding one of them meanwhile waits, or is waited for and then seen.
+                select(Visa)
+                .where(
+                    Visa.authorization_id == revoked.authorization_id,
+                    Visa.cancelled_at.is_(None),
+                    Visa.superseded_at.is_(None),
+                )
+                .with_for_update()
             )
         ).all()
         for visa in visas_to_cancel(revoked, standing_visas):
@@ -173,9 +225,18 @@ class Consulate:
                 valid_from=visa.valid_from,
                 valid_until=visa.valid_until,
                 cancelled=visa.cancelled_at is not None,
+                superseded=visa.superseded_at is not None,
                 on=self.clock.today(),
             ),
         )
+
+    async def visa(self, number: str) -> Visa:
+        """The visa numbered ``number`` this post issued, whatever its standing (consular staff print it)."""
+        async with self.reads() as session:
+            visa = await session.scalar(select(Visa).where(Visa.number == number.strip().upper()))
+        if visa is None:
+            raise VisaNotFound(number)
+        return visa
 
     async def visas_page(self, after: str | None, limit: int) -> tuple[list[Visa], str | None]:
         """Every visa issued here, in number order, one page after the cursor ``after``."""

@@ -1,10 +1,11 @@
 """Pure rules of a visa's life at the consulate: which visas a grant yields and a revocation cancels, their
-number, their MRZ, their standing on a given day."""
+number, their MRZ, their standing on a given day. A renewal's visa supersedes the visa it renews
+(docs/domain/lifecycle.md, "Renewal")."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, TypeVar
@@ -19,6 +20,7 @@ TYPE_LETTERS = {
     ImmigrationStatus.CONSULAR_RESIDENT: "C",
     ImmigrationStatus.OFFICIAL_RESIDENT: "O",
     ImmigrationStatus.SHORT_STAY: "<",
+    ImmigrationStatus.COOPERANT: "K",
 }
 
 
@@ -27,6 +29,7 @@ class Standing(StrEnum):
     NOT_YET_VALID = "NOT_YET_VALID"
     EXPIRED = "EXPIRED"
     CANCELLED = "CANCELLED"
+    SUPERSEDED = "SUPERSEDED"
 
 
 def visa_number(prefix: str, seq: int) -> str:
@@ -53,9 +56,13 @@ def machine_readable_zone(
     )
 
 
-def standing(*, valid_from: dt.date, valid_until: dt.date, cancelled: bool, on: dt.date) -> Standing:
+def standing(
+    *, valid_from: dt.date, valid_until: dt.date, cancelled: bool, on: dt.date, superseded: bool = False
+) -> Standing:
     if cancelled:
         return Standing.CANCELLED
+    if superseded:
+        return Standing.SUPERSEDED
     if on > valid_until:
         return Standing.EXPIRED
     if on < valid_from:
@@ -89,6 +96,7 @@ class VisaTerms:
     person: Person
     valid_from: dt.date
     valid_until: dt.date
+    renews: str | None = None  # the number of the visa this one supersedes
 
     @property
     def person_id(self) -> str:
@@ -100,12 +108,14 @@ def revokes(revocation: Revocations, person_id: str, visa_number: str | None = N
 
 
 def visas_to_issue(
-    decisions: Iterable[PersonDecision], revocations: Iterable[Revocations]
+    decisions: Iterable[PersonDecision], revocations: Iterable[Revocations], ended: Collection[str] = ()
 ) -> tuple[list[VisaTerms], list[str]]:
-    """The visas a grant yields given the revocations already known, and the people withheld by them.
+    """The visas a grant yields given the revocations already known, and the people withheld.
 
     Only granted people get a visa; it never outlives the passport. A revocation that arrived before its
-    grant (events about one authorization may cross) withholds the people it covers.
+    grant (events about one authorization may cross) withholds the people it covers. A renewal whose visa no
+    longer stands (``ended``: numbers cancelled or superseded meanwhile) is withheld too: renewing a cancelled
+    visa would revive it, and renewing one twice would leave two visas standing.
     """
     revocations = list(revocations)
     issue, withheld = [], []
@@ -114,11 +124,13 @@ def visas_to_issue(
             continue
         if decision.valid_from is None or decision.valid_until is None:
             raise MissingValidity(f"grant for {decision.person_id} carries no validity")
-        if any(revokes(revocation, decision.person_id) for revocation in revocations):
+        revoked = any(revokes(revocation, decision.person_id) for revocation in revocations)
+        if revoked or (decision.renews is not None and decision.renews in ended):
             withheld.append(decision.person_id)
             continue
         person = decision.person
-        issue.append(VisaTerms(person, decision.valid_from, min(decision.valid_until, person.passport.expires_on)))
+        valid_until = min(decision.valid_until, person.passport.expires_on)
+        issue.append(VisaTerms(person, decision.valid_from, valid_until, decision.renews))
     return issue, withheld
 
 

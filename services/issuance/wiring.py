@@ -1,4 +1,4 @@
-"""How a route reaches the consulate's use cases."""
+"""How a route reaches the consulate's use cases, and its printer."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from .sticker import Printer
 from .usecases import Consulate
 
 
@@ -14,3 +15,10 @@ def _consulate(request: Request) -> Consulate:
 
 
 ConsulateDep = Annotated[Consulate, Depends(_consulate)]
+
+
+def _printer(request: Request) -> Printer:
+    return request.app.state.printer
+
+
+PrinterDep = Annotated[Printer, Depends(_printer)]

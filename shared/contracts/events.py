@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from .people import Contract, ImmigrationStatus, NoteVerbale, Person, Sponsor
+from .people import ApciRegistration, Contract, ImmigrationStatus, NoteVerbale, Person, Sponsor, StaffCategory
 
 TYPE_PREFIX = "pe.gob.rree.visa"
 
@@ -27,6 +27,14 @@ class EventData(Contract):
 
     event_type: ClassVar[str]
     routing_key: ClassVar[str]
+
+
+class RenewedVisa(Contract):
+    """One visa a renewal request renews: the person (as this request names them) and the visa's number."""
+
+    person_id: str
+    visa_number: str
+    request_id: str = Field(description="The request under which the renewed visa was issued.")
 
 
 class RequestSubmitted(EventData):
@@ -46,10 +54,40 @@ class RequestSubmitted(EventData):
     principal: Person
     family: tuple[Person, ...] = ()
     submitted_at: dt.datetime
+    staff_category: StaffCategory | None = Field(
+        default=None,
+        description="The principal's staff category, which decides the statuses that may be asked for (additive "
+        "to v1; intake always sets it). Absent, from an older producer: the Directorate does not judge it.",
+    )
+    apci_registration: ApciRegistration | None = Field(
+        default=None,
+        description="Cooperante: the ENIEX's entry in APCI's register, the evidence the status rests on (additive "
+        "to v1).",
+    )
+    renews: tuple[RenewedVisa, ...] = Field(
+        default=(),
+        description="A renewal: each person's visa this request renews (additive to v1). The Directorate decides "
+        "it like any request; the consulate supersedes each renewed visa once the new one is issued.",
+    )
 
     @property
     def people(self) -> tuple[Person, ...]:
         return (self.principal, *self.family)
+
+
+class FunctionsEnded(EventData):
+    """The sponsor notifies, by note verbale, that functions have ended: for the whole request (``person_ids``
+    empty) or for the people named (a divorce, a child who is no longer a dependant). The Directorate revokes
+    their authorization; a second notice about the same people has no further effect."""
+
+    event_type: ClassVar[str] = f"{TYPE_PREFIX}.request.functions_ended.v1"
+    routing_key: ClassVar[str] = "visa.request.functions-ended"
+
+    request_id: str
+    person_ids: tuple[str, ...] = Field(default=(), description="People concerned; empty means everyone.")
+    note_verbale: NoteVerbale
+    reason: str
+    notified_at: dt.datetime
 
 
 class ReviewStarted(EventData):
@@ -70,6 +108,9 @@ class PersonDecision(Contract):
     person: Person
     valid_from: dt.date | None = Field(default=None, description="Set when granted.")
     valid_until: dt.date | None = Field(default=None, description="Set when granted.")
+    renews: str | None = Field(
+        default=None, description="A renewal: the number of the visa the new one supersedes (additive to v1)."
+    )
 
 
 class _Decided(EventData):
@@ -177,6 +218,21 @@ class VisaIssued(EventData):
     issued_at: dt.datetime
 
 
+class VisaSuperseded(EventData):
+    """A renewal's visa was issued: the visa it renews no longer stands (never recorded as a cancellation)."""
+
+    event_type: ClassVar[str] = f"{TYPE_PREFIX}.superseded.v1"
+    routing_key: ClassVar[str] = "visa.superseded"
+
+    request_id: str = Field(description="The request under which the superseded visa was issued.")
+    authorization_id: str = Field(description="The authorization under which the superseded visa was issued.")
+    person_id: str
+    visa_number: str
+    superseded_by: str = Field(description="The new visa's number.")
+    renewal_request_id: str
+    superseded_at: dt.datetime
+
+
 class VisaCancelled(EventData):
     event_type: ClassVar[str] = f"{TYPE_PREFIX}.cancelled.v1"
     routing_key: ClassVar[str] = "visa.cancelled"
@@ -194,6 +250,7 @@ EVENT_MODELS: dict[str, type[EventData]] = {
     model.event_type: model
     for model in (
         RequestSubmitted,
+        FunctionsEnded,
         ReviewStarted,
         AuthorizationGranted,
         AuthorizationDenied,
@@ -201,5 +258,6 @@ EVENT_MODELS: dict[str, type[EventData]] = {
         AuthorizationRevoked,
         VisaIssued,
         VisaCancelled,
+        VisaSuperseded,
     )
 }

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import pycountry
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from shared.i18n import Invalid, Message
 from shared.mrz import iso_code
 
 
@@ -19,12 +20,26 @@ class ImmigrationStatus(StrEnum):
     CONSULAR_RESIDENT = "CONSULAR_RESIDENT"
     OFFICIAL_RESIDENT = "OFFICIAL_RESIDENT"
     SHORT_STAY = "SHORT_STAY"
+    # Cooperante: the status of ENIEX staff (docs/domain/staff.md; added to v1 as an optional value).
+    COOPERANT = "COOPERANT"
 
 
 class SponsorKind(StrEnum):
     GOVERNMENT = "government"
     INTERNATIONAL_ORGANIZATION = "international_organization"
     ENIEX = "eniex"
+
+
+class StaffCategory(StrEnum):
+    """The principal's place in the sending body's staff; it decides which statuses may be asked for
+    (docs/domain/staff.md, the table in services/authorization/rulebook/staff.toml)."""
+
+    DIPLOMATIC_AGENT = "DIPLOMATIC_AGENT"
+    ADMINISTRATIVE_TECHNICAL_STAFF = "ADMINISTRATIVE_TECHNICAL_STAFF"
+    SERVICE_STAFF = "SERVICE_STAFF"
+    CONSULAR_OFFICER_OR_EMPLOYEE = "CONSULAR_OFFICER_OR_EMPLOYEE"
+    INTERNATIONAL_ORGANIZATION_OFFICIAL = "INTERNATIONAL_ORGANIZATION_OFFICIAL"
+    COOPERANT = "COOPERANT"
 
 
 class PassportType(StrEnum):
@@ -43,12 +58,21 @@ class Sex(StrEnum):
 
 
 class Relationship(StrEnum):
-    # What the sponsor declares; no rule judges it. Who counts as family, and the sources: docs/domain/statuses.md.
+    # What the sponsor declares; who counts as family, and the sources: docs/domain/family.md.
     SPOUSE = "SPOUSE"
     PARTNER = "PARTNER"
     CHILD = "CHILD"
     PARENT = "PARENT"
     OTHER_DEPENDANT = "OTHER_DEPENDANT"
+
+
+class FamilyCondition(StrEnum):
+    """A condition the sponsor declares of a family member, which may extend who counts as family
+    (docs/domain/family.md): post-secondary studies, a disability, dependency on the principal."""
+
+    STUDIES = "STUDIES"
+    DISABILITY = "DISABILITY"
+    DEPENDENCY = "DEPENDENCY"
 
 
 _COUNTRY = re.compile(r"^[A-Z]{3}$|^D$|^D<<$")
@@ -59,7 +83,7 @@ def country_code(value: str) -> str:
     so that one State has one code throughout (the MRZ writes ICAO's form back: ``shared.mrz.country_field``)."""
     value = value.strip().upper()
     if not _COUNTRY.match(value):
-        raise ValueError("must be a three-letter ICAO/ISO 3166-1 alpha-3 code, or D for Germany")
+        raise Invalid("must be a three-letter ICAO/ISO 3166-1 alpha-3 code, or D for Germany")
     return iso_code(value)
 
 
@@ -80,7 +104,7 @@ def existing_country_code(value: str) -> str:
     """A ``country_code`` naming a country that exists (docs/plausibility.md), e.g. not ``ZZZ``."""
     code = country_code(value)
     if code not in EXISTING_COUNTRIES:
-        raise ValueError(f"{code!r} is not an existing ISO 3166-1 alpha-3 country code (nor an ICAO 9303 one)")
+        raise Invalid("{code!r} is not an existing ISO 3166-1 alpha-3 country code (nor an ICAO 9303 one)", code=code)
     return code
 
 
@@ -119,6 +143,15 @@ class NoteVerbale(Contract):
     date: dt.date
 
 
+class ApciRegistration(Contract):
+    """An ENIEX's entry in APCI's register: the evidence a Cooperante request rests on (docs/domain/staff.md)."""
+
+    number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)] = Field(
+        description="The entry's number in APCI's register of ENIEX."
+    )
+    date: dt.date = Field(description="The day the ENIEX was registered (or its registration last renewed).")
+
+
 class Sponsor(Contract):
     id: str
     kind: SponsorKind
@@ -138,6 +171,11 @@ class Person(Contract):
     date_of_birth: dt.date
     nationality: CountryCode
     passport: Passport
+    conditions: tuple[FamilyCondition, ...] = Field(
+        default=(),
+        description="Family members: the conditions the sponsor declares (studies, disability, dependency), which "
+        "may extend who counts as family (additive to v1).",
+    )
 
 
 # --- Plausibility: how far from today each date of a request may lie (docs/plausibility.md) -------------
@@ -190,29 +228,49 @@ class Plausibility:
     def date_of_birth(self, value: dt.date) -> str | None:
         earliest = self._before(OLDEST_AGE_YEARS)
         if value < earliest:
-            return f"is implausible: before {earliest}, more than {OLDEST_AGE_YEARS} years ago"
+            return Message(
+                "is implausible: before {earliest}, more than {years} years ago",
+                earliest=earliest,
+                years=OLDEST_AGE_YEARS,
+            )
         return None
 
     def note_verbale_date(self, value: dt.date) -> str | None:
         earliest = self._before(NOTE_VERBALE_MAX_AGE_YEARS)
         if value < earliest:
-            return f"is implausible: before {earliest}, more than {NOTE_VERBALE_MAX_AGE_YEARS} years ago"
+            return Message(
+                "is implausible: before {earliest}, more than {years} years ago",
+                earliest=earliest,
+                years=NOTE_VERBALE_MAX_AGE_YEARS,
+            )
         return None
 
     def intended_arrival(self, value: dt.date) -> str | None:
         latest = self._after(ARRIVAL_HORIZON_YEARS)
         if value > latest:
-            return f"is implausible: after {latest}, more than {ARRIVAL_HORIZON_YEARS} years ahead"
+            return Message(
+                "is implausible: after {latest}, more than {years} years ahead",
+                latest=latest,
+                years=ARRIVAL_HORIZON_YEARS,
+            )
         return None
 
     def posting_end(self, value: dt.date, arrival: dt.date) -> str | None:
         latest = add_days(add_years(arrival, POSTING_MAX_YEARS), self.slack_days)
         if value > latest:
-            return f"is implausible: after {latest}, more than {POSTING_MAX_YEARS} years after the arrival"
+            return Message(
+                "is implausible: after {latest}, more than {years} years after the arrival",
+                latest=latest,
+                years=POSTING_MAX_YEARS,
+            )
         return None
 
     def passport_expiry(self, value: dt.date) -> str | None:
         latest = self._after(PASSPORT_HORIZON_YEARS)
         if value > latest:
-            return f"is implausible: after {latest}, more than {PASSPORT_HORIZON_YEARS} years ahead"
+            return Message(
+                "is implausible: after {latest}, more than {years} years ahead",
+                latest=latest,
+                years=PASSPORT_HORIZON_YEARS,
+            )
         return None

@@ -16,10 +16,12 @@ from .events import (
     AuthorizationNotRequired,
     AuthorizationRevoked,
     EventData,
+    FunctionsEnded,
     RequestSubmitted,
     ReviewStarted,
     VisaCancelled,
     VisaIssued,
+    VisaSuperseded,
 )
 
 
@@ -62,8 +64,10 @@ class Role:
 
 INTAKE = Role(
     "intake",
-    publishes=(RequestSubmitted,),
-    consumes=ConsumerQueue("intake.request-status", ("visa.authorization.*", "visa.issued", "visa.cancelled")),
+    publishes=(RequestSubmitted, FunctionsEnded),
+    consumes=ConsumerQueue(
+        "intake.request-status", ("visa.authorization.*", "visa.issued", "visa.cancelled", "visa.superseded")
+    ),
     handles=(
         ReviewStarted,
         AuthorizationGranted,
@@ -72,9 +76,11 @@ INTAKE = Role(
         AuthorizationRevoked,
         VisaIssued,
         VisaCancelled,
+        VisaSuperseded,
     ),
 )
-# The Directorate's cases: the requests it decides, and the visas issued under its authorizations.
+# The Directorate's cases: the requests it decides (and the ends of functions notified about them), and the
+# visas issued under its authorizations.
 AUTHORIZATION = Role(
     "authorization",
     publishes=(
@@ -84,14 +90,16 @@ AUTHORIZATION = Role(
         AuthorizationNotRequired,
         AuthorizationRevoked,
     ),
-    consumes=ConsumerQueue("authorization.cases", ("visa.request.submitted", "visa.issued")),
-    handles=(RequestSubmitted, VisaIssued),
+    consumes=ConsumerQueue(
+        "authorization.cases", ("visa.request.submitted", "visa.request.functions-ended", "visa.issued")
+    ),
+    handles=(RequestSubmitted, FunctionsEnded, VisaIssued),
 )
 # Only authorization events: the consulate issues nothing MRE has not authorized (and ignores the others,
 # e.g. AuthorizationNotRequired: a waiver issues nothing).
 ISSUANCE = Role(
     "issuance",
-    publishes=(VisaIssued, VisaCancelled),
+    publishes=(VisaIssued, VisaCancelled, VisaSuperseded),
     consumes=ConsumerQueue("issuance.authorizations", ("visa.authorization.*",)),
     handles=(AuthorizationGranted, AuthorizationRevoked),
 )

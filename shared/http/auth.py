@@ -8,6 +8,7 @@ from fastapi import HTTPException, Request, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.accounts import Holder, holder_of
+from shared.i18n import Message
 
 # Declares the scheme in each service's OpenAPI document (``security`` on every authenticated route); the key
 # itself is read and checked by ``authenticated``, which answers 401 in this project's own words.
@@ -22,11 +23,13 @@ def bearer_key(request: Request) -> str:
     """The key of ``Authorization: Bearer <key>``, or 401."""
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
-        raise unauthorized("missing bearer key: send 'Authorization: Bearer <key>'")
+        raise unauthorized(Message("missing bearer key: send 'Authorization: Bearer <key>'"))
     return key.strip()
 
 
-def unauthorized(detail: str = "unknown key") -> HTTPException:
+def unauthorized(detail: Message | None = None) -> HTTPException:
+    """401, ``detail`` (default: "unknown key") in the request's language."""
+    detail = detail or Message("unknown key")
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
 
 

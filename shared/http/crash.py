@@ -12,7 +12,9 @@ import traceback
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import send_error
+from shared.i18n import gettext
+
+from .errors import INTERNAL_ERROR, send_error
 
 log = logging.getLogger("visa.http")
 
@@ -45,4 +47,4 @@ class InternalErrors:
                 frames.rstrip(),
             )
             if not started:
-                await send_error(send, 500, "internal error")
+                await send_error(send, 500, gettext(INTERNAL_ERROR))

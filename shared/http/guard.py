@@ -20,6 +20,8 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as AsgiMessage
 
+from shared import i18n
+
 from .errors import hostile_character, issue, send_error
 
 
@@ -45,11 +47,17 @@ def _hostile_in_json(value: Any, loc: list[str | int]) -> list[dict[str, Any]]:
         current, where = stack.pop()
         if isinstance(current, str):
             if reason := hostile_character(current):
-                found.append(issue(where, f"{reason} is not allowed in a value", _type(reason)))
+                found.append(
+                    issue(where, i18n.Message("{character} is not allowed in a value", character=reason), _type(reason))
+                )
         elif isinstance(current, dict):
             for key, item in current.items():
                 if reason := hostile_character(key):
-                    found.append(issue(where, f"{reason} is not allowed in a key", _type(reason)))
+                    found.append(
+                        issue(
+                            where, i18n.Message("{character} is not allowed in a key", character=reason), _type(reason)
+                        )
+                    )
                     continue
                 stack.append((item, [*where, key]))
         elif isinstance(current, list):
@@ -65,7 +73,9 @@ def hostile_body(body: bytes) -> list[dict[str, Any]]:
     try:
         body.decode("utf-8")  # JSON between systems is UTF-8 (RFC 8259, 8.1); FastAPI would answer a bare 400
     except UnicodeDecodeError as error:
-        return [issue(["body"], f"the body is not UTF-8 text (byte {error.start})", "invalid_utf8")]
+        return [
+            issue(["body"], i18n.Message("the body is not UTF-8 text (byte {byte})", byte=error.start), "invalid_utf8")
+        ]
     # NUL arrives as a raw 0 byte or an escape, a surrogate as an escape or UTF-8 bytes starting 0xED (which
     # Python's JSON reader lets through): a body with none of these needs no parse here.
     if b"\\u" not in body and b"\x00" not in body and b"\xed" not in body:
@@ -81,18 +91,32 @@ def hostile_head(scope: Scope) -> list[dict[str, Any]]:
     """Issues of the path, the query string and the headers."""
     found = []
     if reason := hostile_character(scope.get("path", "")):
-        found.append(issue(["path"], f"{reason} is not allowed in the path", _type(reason)))
+        found.append(
+            issue(["path"], i18n.Message("{character} is not allowed in the path", character=reason), _type(reason))
+        )
     query = scope.get("query_string", b"")
     if query:
         # Decoded as the routes decode it (percent-escapes, UTF-8 with replacement).
         for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
             if reason := hostile_character(name) or hostile_character(value):
-                found.append(issue(["query", name], f"{reason} is not allowed in the query", _type(reason)))
+                found.append(
+                    issue(
+                        ["query", name],
+                        i18n.Message("{character} is not allowed in the query", character=reason),
+                        _type(reason),
+                    )
+                )
     for name, value in scope.get("headers", ()):
         if b"\x00" in value:
             header = name.decode("latin-1")
             found.append(
-                issue(["header", header], "NUL character (U+0000) is not allowed in a header", "nul_character")
+                issue(
+                    ["header", header],
+                    i18n.Message(
+                        "{character} is not allowed in a header", character=i18n.Message("NUL character (U+0000)")
+                    ),
+                    "nul_character",
+                )
             )
     return found
 
@@ -104,8 +128,10 @@ class RequestGuard:
         self.app = app
         self.max_body_bytes = max_body_bytes
 
-    def _too_large(self) -> str:
-        return f"request body too large: this service accepts at most {self.max_body_bytes} bytes"
+    def _too_large(self) -> i18n.Message:
+        return i18n.Message(
+            "request body too large: this service accepts at most {limit} bytes", limit=self.max_body_bytes
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -120,7 +146,7 @@ class RequestGuard:
             try:
                 length = int(declared)
             except ValueError:
-                await send_error(send, 400, "Content-Length is not a number")
+                await send_error(send, 400, i18n.Message("Content-Length is not a number"))
                 return
             if length > self.max_body_bytes:
                 await send_error(send, 413, self._too_large())  # nothing of the body was read

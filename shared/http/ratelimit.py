@@ -27,12 +27,34 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shared.i18n import N_, Message
+
 from .errors import send_error
 
 log = logging.getLogger("visa.http")
 
 # Probes of the orchestrator: never throttled, so that a flood cannot make a healthy replica look dead.
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+# The words of a refusal's limit ("120 per 1 minute per address"), as catalog msgids.
+_WORDS = frozenset(
+    {
+        N_("second"),
+        N_("minute"),
+        N_("hour"),
+        N_("day"),
+        N_("month"),
+        N_("year"),
+        N_("address"),
+        N_("key"),
+        N_("verifier"),
+    }
+)
+
+
+def _word(word: str) -> Message | str:
+    return Message(word) if word in _WORDS else word
 
 
 @dataclass(frozen=True)
@@ -42,8 +64,16 @@ class Refusal:
     retry_after: int
 
     @property
-    def detail(self) -> str:
-        return f"too many requests: at most {self.limit} per {self.per}; retry after {self.retry_after} s"
+    def detail(self) -> Message:
+        item = self.limit
+        return Message(
+            "too many requests: at most {amount} per {multiples} {granularity} per {per}; retry after {seconds} s",
+            amount=item.amount,
+            multiples=item.multiples,
+            granularity=_word(item.GRANULARITY.name),
+            per=_word(self.per),
+            seconds=self.retry_after,
+        )
 
     @property
     def headers(self) -> dict[str, str]:

@@ -34,6 +34,7 @@ VISA_FIELDS = {
     "valid_until",
     "issued_at",
     "cancelled_at",
+    "superseded_at",
     "revocation_id",
 }
 
@@ -136,6 +137,7 @@ async def test_auditor_lists_every_visa_record_as_the_event_log_tells_it(system,
             "valid_until": data.valid_until,
             "issued_at": data.issued_at,
             "cancelled_at": None,
+            "superseded_at": None,
             "revocation_id": None,
         }
     for cancelled in await system.issuance.outbox("visa.cancelled"):

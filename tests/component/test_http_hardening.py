@@ -231,7 +231,7 @@ async def test_an_unexpected_failure_is_a_500_with_the_one_body_shape(intake, sp
     monkeypatch.setattr(intake.app.state.treaties, "current", broken)
     transport = httpx.ASGITransport(app=intake.app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        response = await client.get("/v1/visa-waivers/ALB?passport_type=DIPLOMATIC")
+        response = await client.get("/v1/visa-waivers/ALB?passport_type=DIPLOMATIC", headers={"Accept-Language": "en"})
 
     assert response.status_code == 500
     assert assert_error_body(response) == "internal error"
@@ -363,7 +363,11 @@ def endless_chunks(n: int) -> tuple[bytes, bool]:
 
 async def test_a_declared_oversized_body_is_refused_before_it_is_read(intake):
     # Unauthenticated, 300 MB announced: answered 413 at once, not read, not even to say 401.
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(300 * 2**20).encode())]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(300 * 2**20).encode()),
+        (b"accept-language", b"en"),
+    ]
     status, body, reads = await asgi_call(intake.app, {"headers": headers}, endless_chunks)
 
     assert (status, reads) == (413, 0)

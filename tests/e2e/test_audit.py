@@ -7,8 +7,6 @@ log is tampered with in the ways an auditor must catch, each named by its offset
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 
 import aio_pika
@@ -18,23 +16,10 @@ import httpx
 from tests.support.histories import Signers
 from tests.support.keys import sign_as
 from tests.support.requests import example_request, passport, visa_request
-from tests.support.system import eventually
+from tests.support.system import audit, eventually
 
 GRANTED_REQUESTS = 4  # a principal and a spouse each
 ISSUED, CANCELLED = "pe.gob.rree.visa.issued.v1", "pe.gob.rree.visa.cancelled.v1"
-
-
-def audit(system, broker, *args: str) -> subprocess.CompletedProcess:
-    """``visa audit …`` as an auditor runs it: the auditor's broker user, the published key ring."""
-    env = system.env | {"AMQP_URL": broker.urls["auditor"]}
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", "audit", *args, "--idle", "1"],
-        env=env,
-        cwd=system.env["VISA_TEST_WORKDIR"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 async def publish(url: str, event: dict, routing_key: str) -> None:

@@ -38,7 +38,7 @@ async def test_a_case_one_officer_took_is_granted_by_that_officer_only(system, b
         jorge = system.new_key("officers", "add", "--name", "Jorge Mamani")
         async with (
             httpx.AsyncClient(base_url=system.services["intake"].url) as intake,
-            httpx.AsyncClient(base_url=system.services["authorization"].url) as mre,
+            httpx.AsyncClient(base_url=system.services["authorization"].url, headers={"Accept-Language": "en"}) as mre,
         ):
             answer = await intake.post(
                 "/v1/requests", json=example_request(), headers={"Authorization": f"Bearer {sponsor}"}

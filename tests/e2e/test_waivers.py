@@ -7,8 +7,6 @@ maximum stay; the consulate receives it and issues nothing; nobody is denied; th
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from typing import Any
 
 import httpx
@@ -16,7 +14,7 @@ import httpx
 from tests.support.broker import listen
 from tests.support.metrics import samples, total
 from tests.support.requests import days, passport, spouse, visa_request
-from tests.support.system import eventually
+from tests.support.system import audit, eventually
 
 NOT_REQUIRED = "pe.gob.rree.visa.authorization.not_required.v1"
 GRANTED, DENIED = "pe.gob.rree.visa.authorization.granted.v1", "pe.gob.rree.visa.authorization.denied.v1"
@@ -38,18 +36,6 @@ def short_stay(*, family: list | None = None) -> dict[str, Any]:
     }
     body["principal"] |= traveller("ALB", "A1234567")
     return body
-
-
-def audit(system, broker, *args: str) -> subprocess.CompletedProcess:
-    """``visa audit …`` as an auditor runs it: the auditor's broker user, the published key ring."""
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", "audit", *args, "--idle", "1"],
-        env=system.env | {"AMQP_URL": broker.urls["auditor"]},
-        cwd=system.env["VISA_TEST_WORKDIR"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 async def test_a_covered_short_stay_is_not_required_and_the_consulate_issues_nothing(system, broker, tmp_path):

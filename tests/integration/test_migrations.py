@@ -46,9 +46,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DIALECTS = ("sqlite", "postgresql")
 # Each history's revisions, newest first: its head, then down to 0001.
 HISTORIES = {
-    "intake": ["0003", "0002", FIRST],
-    "authorization": ["0003", "0002", FIRST],
-    "issuance": ["0002", FIRST],
+    "intake": ["0004", "0003", "0002", FIRST],
+    "authorization": ["0004", "0003", "0002", FIRST],
+    "issuance": ["0004", "0003", "0002", FIRST],
 }
 HEADS = {service: history[0] for service, history in HISTORIES.items()}
 HEAD = HEADS["intake"]  # of the tests about intake alone
@@ -366,12 +366,22 @@ def named(difference) -> tuple[str, str]:
 
 # What the models hold beyond revision 0002, by service.
 AFTER_0002 = {
-    "intake": {("add_column", "applicants.waiver")},  # 0003: the treaty that makes a visa unnecessary
+    "intake": {
+        ("add_column", "applicants.waiver"),  # 0003: the treaty that makes a visa unnecessary
+        ("add_column", "applicants.renews_visa"),  # 0004: the visa a renewal renews
+        ("add_index", "ix_applicants_renews_visa"),
+    },
     "authorization": {  # 0003: officers' case assignment, the case list's filters, who revoked
         *(("add_column", f"cases.{column}") for column in ("revoked_by", "sponsor_id", "immigration_status")),
         *(("add_column", f"cases.{column}") for column in ("assigned_to", "assigned_at")),
         ("add_index", "ix_cases_sponsor_id"),
         ("add_index", "ix_cases_assigned_to"),
+        ("add_column", "cases.revocations"),  # 0004: each revocation, whole or per person
+    },
+    "issuance": {  # 0003: a renewal's visa supersedes the old one; 0004: consular staff, who print stickers
+        ("add_column", "visas.superseded_at"),
+        ("add_column", "visas.superseded_by"),
+        ("add_table", "consular_staff"),
     },
 }
 
@@ -461,7 +471,7 @@ async def test_cases_written_at_0001_get_their_sponsor_status_and_holder_at_0003
     await migrations.aupgrade("authorization", url, FIRST)
     await on(url, write(first, rows))
 
-    assert await migrations.aupgrade("authorization", url) == "0003"
+    assert await migrations.aupgrade("authorization", url) == HEADS["authorization"]
 
     head = migrations.target_metadata("authorization")[0]
     [at_head] = (await on(url, read(head, ["cases"]))).values()

@@ -187,7 +187,10 @@ async def start_service(stack: AsyncExitStack, app: FastAPI) -> Service:
     await app.state.db.create_all()
     stack.push_async_callback(app.state.db.dispose)
     await stack.enter_async_context(TestRabbitBroker(app.state.bus.broker))
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+    # English unless a test asks otherwise: the services answer Spanish to a request that names no language.
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test", headers={"Accept-Language": "en"}
+    )
     return Service(app, await stack.enter_async_context(client))
 
 

@@ -23,6 +23,7 @@ from shared.contracts import (
     Decision,
     Envelope,
     EventData,
+    FunctionsEnded,
     ImmigrationStatus,
     NoteVerbale,
     Passport,
@@ -38,6 +39,7 @@ from shared.contracts import (
     SponsorKind,
     VisaCancelled,
     VisaIssued,
+    VisaSuperseded,
     Waiver,
 )
 from shared.contracts.registry import PRODUCERS, producer_of, source_of
@@ -248,6 +250,51 @@ class Story:
             cancelled_at=DECIDED_AT + dt.timedelta(days=30, seconds=1),
         )
         return self.emit(data, revocation)
+
+    def renew(self, submitted: Event, issued: Iterable[Event], request_id: str) -> Event:
+        """A renewal of the request ``submitted`` (``RequestSubmitted.renews``) for the holders of these visas, as
+        intake submits it."""
+        visas = [event["data"] for event in issued]
+        people = [
+            Person.model_validate(visa["person"]).model_copy(update={"person_id": f"{request_id}-p{n}"})
+            for n, visa in enumerate(visas)
+        ]
+        data = RequestSubmitted.model_validate(
+            {**submitted["data"], "request_id": request_id}
+            | {
+                "principal": people[0].model_dump(mode="json"),
+                "family": [p.model_dump(mode="json") for p in people[1:]],
+                "renews": [
+                    {"person_id": p.person_id, "visa_number": v["visa_number"], "request_id": v["request_id"]}
+                    for p, v in zip(people, visas, strict=True)
+                ],
+            }
+        )
+        return self.emit(data)
+
+    def supersede(self, old: Event, new: Event, *, number: str | None = None) -> Event:
+        """The consulate supersedes the visa ``old`` issued by ``new`` (a renewal's VisaIssued)."""
+        visa = old["data"]
+        data = VisaSuperseded(
+            request_id=visa["request_id"],
+            authorization_id=visa["authorization_id"],
+            person_id=visa["person_id"],
+            visa_number=number or visa["visa_number"],
+            superseded_by=new["data"]["visa_number"],
+            renewal_request_id=new["data"]["request_id"],
+            superseded_at=DECIDED_AT + dt.timedelta(days=40),
+        )
+        return self.emit(data, new)
+
+    def end_functions(self, submitted: Event, person_ids: Iterable[str] = ()) -> Event:
+        data = FunctionsEnded(
+            request_id=submitted["data"]["request_id"],
+            person_ids=tuple(person_ids),
+            note_verbale=NoteVerbale(number="NV-200/2027", date=dt.date(2027, 6, 1)),
+            reason="end of mission",
+            notified_at=DECIDED_AT + dt.timedelta(days=29),
+        )
+        return self.emit(data, submitted)
 
     def redeliver(self, event: Event) -> Event:
         """The same event again, as at-least-once delivery may log it: same id, same content."""

@@ -27,8 +27,26 @@ def spouse(**overrides: Any) -> dict[str, Any]:
     return member | overrides
 
 
+# A staff category that may ask for each status (services/authorization/rulebook/staff.toml): a request names
+# the one that fits its status unless the test says otherwise.
+STAFF_FOR = {
+    "DIPLOMATIC_RESIDENT": "DIPLOMATIC_AGENT",
+    "CONSULAR_RESIDENT": "CONSULAR_OFFICER_OR_EMPLOYEE",
+    "OFFICIAL_RESIDENT": "ADMINISTRATIVE_TECHNICAL_STAFF",
+    "SHORT_STAY": "DIPLOMATIC_AGENT",
+    "COOPERANT": "COOPERANT",
+}
+
+
+def apci_registration(**overrides: Any) -> dict[str, Any]:
+    """An ENIEX's registration with APCI, the evidence a Cooperante request carries."""
+    return {"number": "ENIEX-0421", "date": "2019-06-12"} | overrides
+
+
 def visa_request(*, family: list[dict[str, Any]] | None = None, **overrides: Any) -> dict[str, Any]:
-    """A Diplomatic resident's request: arrival in ~2 months, a 3-year posting, note verbale a week old."""
+    """A Diplomatic resident's request: arrival in ~2 months, a 3-year posting, note verbale a week old; the
+    principal's staff category the one that fits the status (``STAFF_FOR``), and for a Cooperante the ENIEX's
+    APCI registration."""
     body = {
         "immigration_status": "DIPLOMATIC_RESIDENT",
         "note_verbale": {"number": "NV-123/2026", "date": days(-7)},
@@ -45,7 +63,11 @@ def visa_request(*, family: list[dict[str, Any]] | None = None, **overrides: Any
         },
         "family": [spouse()] if family is None else family,
     }
-    return body | overrides
+    body |= overrides
+    body.setdefault("staff_category", STAFF_FOR.get(body["immigration_status"], "DIPLOMATIC_AGENT"))
+    if body["immigration_status"] == "COOPERANT":
+        body.setdefault("apci_registration", apci_registration())
+    return body
 
 
 def example_request(*, with_spouse: bool = True, surname: str = "ERIKSSON") -> dict[str, Any]:

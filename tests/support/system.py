@@ -182,3 +182,15 @@ async def eventually(probe, *, timeout: float = 30.0, interval: float = 0.1):
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"not reached within {timeout}s")
         await asyncio.sleep(interval)
+
+
+def audit(system: System, broker, *args: str) -> subprocess.CompletedProcess:
+    """``visa audit …`` as an auditor runs it: the auditor's broker user, the published key ring."""
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", "audit", *args, "--idle", "1"],
+        env=system.env | {"AMQP_URL": broker.urls["auditor"]},
+        cwd=system.env["VISA_TEST_WORKDIR"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

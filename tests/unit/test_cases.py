@@ -8,6 +8,7 @@ from services.authorization.cases import (
     AssignedToAnother,
     CaseState,
     InvalidTransition,
+    NothingToRevoke,
     NotPending,
     decide,
     holder_after_decision,
@@ -15,10 +16,11 @@ from services.authorization.cases import (
     holder_after_take,
     may_act,
     outcome,
+    revocation,
     transition,
 )
 from services.authorization.rules import assess
-from shared.contracts import AuthorizationDenied, AuthorizationGranted, Decision
+from shared.contracts import AuthorizationDenied, AuthorizationGranted, Decision, RenewedVisa
 from tests.support.rules import TODAY, request
 
 
@@ -142,3 +144,63 @@ def test_another_officers_case_is_neither_taken_released_nor_decided(act):
 def test_a_decided_case_is_neither_taken_nor_released(state, action, rule, assigned_to):
     with pytest.raises(NotPending, match=f"a {state.value} case cannot be {action}"):
         rule(state, assigned_to, A)
+
+
+# --- revocation, whole or per person --------------------------------------------------------------------------
+
+GRANTED_PEOPLE = ("p0", "p1", "p2")  # the principal, the spouse, a child
+
+
+@pytest.mark.parametrize(
+    ("revoked", "named", "expected_people", "expected_state"),
+    [
+        ((), (), ("p0", "p1", "p2"), CaseState.REVOKED),  # everyone
+        ((), ("p2",), ("p2",), CaseState.GRANTED),  # one child: the others keep their authorization
+        (("p2",), ("p1",), ("p1",), CaseState.GRANTED),
+        (("p2",), ("p1", "p2"), ("p1",), CaseState.GRANTED),  # someone already revoked is not revoked again
+        (("p1",), ("p2",), ("p2",), CaseState.GRANTED),  # the principal still holds theirs
+        ((), ("p0",), ("p0", "p1", "p2"), CaseState.REVOKED),  # the principal takes the family
+        (("p1",), ("p0",), ("p0", "p2"), CaseState.REVOKED),
+        (("p1", "p2"), (), ("p0",), CaseState.REVOKED),
+    ],
+    ids=[
+        "everyone",
+        "one-child",
+        "spouse-after-child",
+        "skips-revoked",
+        "last-one",
+        "principal",
+        "principal-rest",
+        "rest",
+    ],
+)
+def test_revocation_concerns_exactly_the_people_still_granted(revoked, named, expected_people, expected_state):
+    found = revocation(CaseState.GRANTED, "p0", GRANTED_PEOPLE, revoked, named)
+    assert found.person_ids == expected_people
+    assert found.state is expected_state
+
+
+def test_a_second_revocation_of_the_same_people_has_nothing_to_revoke():
+    with pytest.raises(NothingToRevoke):
+        revocation(CaseState.GRANTED, "p0", GRANTED_PEOPLE, ("p2",), ("p2",))
+    with pytest.raises(NothingToRevoke):  # a person who was denied, not granted
+        revocation(CaseState.GRANTED, "p0", ("p0", "p1"), (), ("p2",))
+
+
+@pytest.mark.parametrize("state", [CaseState.PENDING, CaseState.DENIED, CaseState.REVOKED, CaseState.NOT_REQUIRED])
+def test_only_a_granted_case_is_revoked(state):
+    with pytest.raises(InvalidTransition):
+        revocation(state, "p0", GRANTED_PEOPLE, (), ())
+
+
+def test_a_renewal_grant_names_the_visa_each_person_renews():
+    submitted = request()
+    principal = submitted.principal.person_id
+    renewal = submitted.model_copy(
+        update={"renews": (RenewedVisa(person_id=principal, visa_number="PE0000001", request_id="r-0"),)}
+    )
+    decisions = decide(renewal, assess(renewal, today=TODAY))
+    assert {d.person_id: d.renews for d in decisions} == {
+        p.person_id: ("PE0000001" if p.person_id == principal else None) for p in renewal.people
+    }
+    assert all(d.renews is None for d in decide(submitted, assess(submitted, today=TODAY)))

@@ -41,6 +41,9 @@ ENTITLED = {
     (Kind.ENIEX, Status.CONSULAR_RESIDENT): False,
     (Kind.ENIEX, Status.OFFICIAL_RESIDENT): False,
     (Kind.ENIEX, Status.SHORT_STAY): True,
+    (Kind.GOVERNMENT, Status.COOPERANT): False,
+    (Kind.INTERNATIONAL_ORGANIZATION, Status.COOPERANT): False,
+    (Kind.ENIEX, Status.COOPERANT): True,
 }
 
 
@@ -77,15 +80,14 @@ def _blank_number(r: RequestSubmitted) -> RequestSubmitted:
 @pytest.mark.parametrize(
     "defective",
     [
-        pytest.param(lambda: request(note_date=TODAY + dt.timedelta(days=1)), id="note-dated-after-today"),
-        pytest.param(lambda: request(function="   "), id="function-blank"),
-        pytest.param(lambda: _blank_number(request()), id="note-number-blank"),
+        pytest.param(lambda s: request(status=s, note_date=TODAY + dt.timedelta(days=1)), id="note-dated-after-today"),
+        pytest.param(lambda s: request(status=s, function="   "), id="function-blank"),
+        pytest.param(lambda s: _blank_number(request(status=s)), id="note-number-blank"),
     ],
 )
 def test_documentation_missing(defective, status):
     assert everyone(assess(request(status=status, note_date=TODAY), today=TODAY)) == {"p0": set(), "p1": set()}
-    r = defective().model_copy(update={"immigration_status": status})
-    a = assess(r, today=TODAY)
+    a = assess(defective(status), today=TODAY)
     assert everyone(a) == {"p0": {"documentation-missing"}, "p1": {"documentation-missing", "principal-ineligible"}}
 
 
@@ -113,7 +115,10 @@ def test_short_stay_needs_no_posting_end():
 
 
 def test_diplomatic_family_member_with_ordinary_passport_is_the_only_one_denied():
-    family = [relative("p1", passport=PT.ORDINARY), relative("p2", given="Lucie", relationship=Relationship.CHILD)]
+    family = [
+        relative("p1", passport=PT.ORDINARY),
+        relative("p2", given="Lucie", relationship=Relationship.CHILD, born=dt.date(2012, 1, 9)),
+    ]
     a = assess(request(family=family), today=TODAY)
     assert everyone(a) == {"p0": set(), "p1": {"diplomatic-passport-required"}, "p2": set()}
     assert a.anyone_eligible
@@ -245,7 +250,9 @@ def test_assessment_lists_principal_first_then_family_in_order():
     assert [p.person_id for p in a.people] == ["p0", "p2", "p1"]
     with pytest.raises(KeyError):
         a.for_person("nobody")
-    assert str(Violation("x-rule", "Something.")) == "x-rule: Something."
+    violation = Violation("ordinary-passport", {"who": "Marie Dupont (p0)"})
+    assert str(violation) == f"ordinary-passport: {violation.message}"
+    assert violation.message.startswith("Marie Dupont (p0) holds an ordinary passport")
 
 
 def test_validity_of_a_resident_visa_ends_with_the_posting_or_the_passport():

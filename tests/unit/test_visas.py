@@ -140,3 +140,40 @@ def test_a_revocation_cancels_the_visas_it_names_by_person_or_number():
     assert visas_to_cancel(Revocation(person_ids=("p0",), visa_numbers=("PE0000003",)), visas) == [visas[0], visas[2]]
     assert visas_to_cancel(Revocation(), visas) == visas
     assert visas_to_cancel(Revocation(person_ids=("p9",)), visas) == []
+
+
+# --- renewal: the new visa supersedes the old ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cancelled", "superseded", "expected"),
+    [
+        (False, True, Standing.SUPERSEDED),
+        (True, True, Standing.CANCELLED),  # cancelled wins: a cancellation is what a border officer must see
+        (False, False, Standing.VALID),
+    ],
+)
+def test_a_superseded_visa_no_longer_stands(cancelled, superseded, expected):
+    found = standing(
+        valid_from=dt.date(2027, 1, 1),
+        valid_until=dt.date(2030, 1, 14),
+        cancelled=cancelled,
+        superseded=superseded,
+        on=dt.date(2028, 1, 1),
+    )
+    assert found is expected
+
+
+def test_a_renewals_visa_names_the_visa_it_supersedes():
+    renewal = _granted(_person("p0")).model_copy(update={"renews": "PE0000001"})
+    issue, withheld = visas_to_issue([renewal, _granted(_person("p1"))], [])
+    assert [(t.person_id, t.renews) for t in issue] == [("p0", "PE0000001"), ("p1", None)] and withheld == []
+
+
+def test_a_renewal_of_a_visa_that_no_longer_stands_is_withheld():
+    renewal = _granted(_person("p0")).model_copy(update={"renews": "PE0000001"})
+    issue, withheld = visas_to_issue([renewal, _granted(_person("p1"))], [], ended={"PE0000001"})
+    assert [t.person_id for t in issue] == ["p1"] and withheld == ["p0"]
+    # Another visa having ended changes nothing for this renewal.
+    issue, withheld = visas_to_issue([renewal], [], ended={"PE0000009"})
+    assert [t.person_id for t in issue] == ["p0"] and withheld == []

@@ -1,0 +1,151 @@
+"""Spanish and English: the same refusal in Spanish when no language is asked, in English on
+``Accept-Language: en``, named in ``Content-Language``; ``loc`` and ``type`` never change."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import httpx
+import pytest
+
+from tests.support.components import Service
+from tests.support.requests import visa_request
+
+ENGLISH = {"Accept-Language": "en"}
+
+
+def bare(service: Service) -> httpx.AsyncClient:
+    """A client that names no language (the harness's own asks for English)."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=service.app), base_url="http://test")
+
+
+async def both(service: Service, method: str, url: str, **kwargs) -> tuple[httpx.Response, httpx.Response]:
+    """The same request with no ``Accept-Language``, then with ``Accept-Language: en``."""
+    headers = kwargs.pop("headers", {})
+    async with bare(service) as client:
+        spanish = await client.request(method, url, headers=headers, **kwargs)
+        english = await client.request(method, url, headers=headers | ENGLISH, **kwargs)
+    assert spanish.headers["content-language"] == "es" and english.headers["content-language"] == "en"
+    assert spanish.status_code == english.status_code
+    return spanish, english
+
+
+async def test_an_unknown_request_is_refused_in_spanish_unless_english_is_asked(intake, sponsor):
+    spanish, english = await both(intake, "GET", "/v1/requests/r-404", headers=sponsor)
+
+    assert spanish.status_code == 404
+    assert spanish.json() == {"detail": "no existe la solicitud r-404"}
+    assert english.json() == {"detail": "no request r-404"}
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "detail"),
+    [
+        ("en-GB,en;q=0.9", "no request r-404"),
+        ("es-PE", "no existe la solicitud r-404"),
+        ("fr", "no existe la solicitud r-404"),
+        ("en;q=0, es", "no existe la solicitud r-404"),
+        ("fr, en;q=0.5", "no request r-404"),
+        ("%%%", "no existe la solicitud r-404"),
+    ],
+)
+async def test_the_language_is_negotiated(intake, sponsor, accept_language, detail):
+    async with bare(intake) as client:
+        answer = await client.get("/v1/requests/r-404", headers=sponsor | {"Accept-Language": accept_language})
+    assert answer.json() == {"detail": detail}
+    assert answer.headers["content-language"] == ("en" if detail.startswith("no request") else "es")
+    assert "accept-language" in answer.headers["vary"].lower()
+
+
+async def test_a_refused_request_names_each_field_in_the_asked_language(intake, sponsor):
+    body = visa_request(intended_arrival="2031-13-01")
+    body["principal"]["date_of_birth"] = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+    del body["function"]
+    spanish, english = await both(intake, "POST", "/v1/requests", json=body, headers=sponsor)
+
+    assert spanish.status_code == 422
+    es = {tuple(entry["loc"]): entry for entry in spanish.json()["detail"]}
+    en = {tuple(entry["loc"]): entry for entry in english.json()["detail"]}
+    assert es.keys() == en.keys()
+    assert all(es[loc]["type"] == en[loc]["type"] for loc in es)
+    assert en[("body", "function")]["msg"] == "Field required"
+    assert es[("body", "function")]["msg"] == "Campo obligatorio"
+    arrival = ("body", "intended_arrival")
+    assert (
+        en[arrival]["msg"] == "Input should be a valid date or datetime, month value is outside expected range of 1-12"
+    )
+    assert (
+        es[arrival]["msg"]
+        == "Debe ser una fecha, o una fecha y hora, válida: el mes está fuera del rango esperado (1-12)"
+    )
+    born = ("body", "principal", "date_of_birth")
+    assert en[born]["msg"] == "Value error, must be in the past"
+    assert es[born]["msg"] == "Valor no válido: debe ser una fecha pasada"
+    assert "2031-13-01" not in spanish.text and "2031-13-01" not in english.text  # the refused value is not echoed
+
+
+async def test_a_reused_idempotency_key_is_a_conflict_in_either_language(intake, sponsor):
+    keyed = sponsor | {"Idempotency-Key": "note-2031-017"}
+    first = await intake.http.post("/v1/requests", json=visa_request(), headers=keyed)
+    assert first.status_code == 202, first.text
+    spanish, english = await both(
+        intake, "POST", "/v1/requests", json=visa_request(function="Consejero"), headers=keyed
+    )
+
+    assert spanish.status_code == 409
+    assert spanish.json() == {"detail": "la clave Idempotency-Key ya se utilizó para una solicitud distinta"}
+    assert english.json() == {"detail": "Idempotency-Key was already used for a different request"}
+
+
+async def test_a_decided_case_cannot_be_taken_in_either_language(system, sponsor, officer):
+    request_id = await system.submit(sponsor)
+    await system.settle()  # policy "auto": decided without an officer
+    spanish, english = await both(system.authorization, "POST", f"/v1/cases/{request_id}/take", headers=officer)
+
+    assert spanish.status_code == 409
+    assert re.fullmatch(r"a [A-Z_]+ case cannot be taken: only a PENDING case can", english.json()["detail"])
+    assert re.fullmatch(
+        r"un caso en estado [A-Z_]+ no puede tomarse: solo puede tomarse un caso PENDING", spanish.json()["detail"]
+    )
+
+
+async def test_authentication_is_refused_in_either_language(intake):
+    spanish, english = await both(intake, "GET", "/v1/requests", headers={"Authorization": "Bearer sk_unknown"})
+    assert spanish.status_code == 401
+    assert (spanish.json(), english.json()) == ({"detail": "clave desconocida"}, {"detail": "unknown key"})
+
+    spanish, english = await both(intake, "GET", "/v1/requests")
+    assert spanish.json() == {"detail": "falta la clave de acceso: envíe 'Authorization: Bearer <clave>'"}
+    assert english.json() == {"detail": "missing bearer key: send 'Authorization: Bearer <key>'"}
+
+
+async def test_what_the_guard_refuses_is_worded_in_either_language(intake, sponsor):
+    spanish, english = await both(intake, "GET", "/v1/requests/a%00b", headers=sponsor)
+    assert spanish.status_code == 422
+    assert spanish.json()["detail"] == [
+        {"loc": ["path"], "msg": "el carácter NUL (U+0000) no está permitido en la ruta", "type": "nul_character"}
+    ]
+    assert english.json()["detail"][0]["msg"] == "NUL character (U+0000) is not allowed in the path"
+
+    large = b"x" * (2**20 + 1)
+    spanish, english = await both(intake, "POST", "/v1/requests", content=large, headers=sponsor)
+    assert spanish.status_code == 413
+    assert spanish.json() == {
+        "detail": "el cuerpo de la petición es demasiado grande: este servicio acepta como máximo 1048576 bytes"
+    }
+    assert english.json() == {"detail": "request body too large: this service accepts at most 1048576 bytes"}
+
+
+async def test_an_unknown_visa_is_refused_in_either_language(system, verifier):
+    spanish, english = await both(system.issuance, "GET", "/v1/visas/X0000001", headers=verifier)
+
+    assert spanish.status_code == 404
+    assert spanish.json() == {"detail": "esta oficina consular no ha expedido ninguna visa con el número 'X0000001'"}
+    assert english.json() == {"detail": "no visa numbered 'X0000001' was issued by this post"}
+
+
+async def test_an_unknown_route_is_refused_in_either_language(intake):
+    spanish, english = await both(intake, "GET", "/v1/nowhere")
+    assert spanish.status_code == 404
+    assert (spanish.json(), english.json()) == ({"detail": "No encontrado"}, {"detail": "Not Found"})
