@@ -4,6 +4,7 @@ UV_VERSION := 0.13.8
 UV := .tools/bin/uv
 OCR_B := .tools/fonts-ocr-b/usr/share/fonts/opentype/ocr-b/OCRB.otf
 export UV_PYTHON_DOWNLOADS := never
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 .PHONY: run test bench bench-audit install lint format messages clean help
 
@@ -54,7 +55,15 @@ $(OCR_B):
 	rm -rf .tools/fonts-ocr-b-deb
 	test -f $(OCR_B)
 
-test: install tests/asyncapi/node_modules/.package-lock.json $(PROMTOOL) $(OCR_B)
+# Chromium, for the browser tests of the consoles (tests/browser): Debian's package, installed when missing.
+# Playwright drives it (executable_path) and never downloads a browser of its own.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "chromium is missing: install Debian's chromium package, the browser tests drive it" >&2; exit 1; }
+	apt-get install -y -qq chromium 2>/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+	test -x $(CHROMIUM)
+
+test: install tests/asyncapi/node_modules/.package-lock.json $(PROMTOOL) $(OCR_B) $(CHROMIUM)
 	.venv/bin/pytest
 
 bench: install

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from shared import posts
 from shared.messaging import provisioning
 from shared.settings import VAR_DIR, CommonSettings
 
@@ -54,6 +55,8 @@ def setup(
         delivery_limit=settings.visa_delivery_limit,
         event_log_max_age=settings.visa_event_log_max_age,
         event_log_max_bytes=settings.visa_event_log_max_bytes,
+        # One issuance queue per configured consular post (VISA_POSTS): a post added to the list gets its own.
+        posts=posts.load(settings.visa_posts).codes,
     )
     asyncio.run(provisioning.wait_until_ready(urls["intake"], "intake.request-status"))
     credentials.parent.mkdir(parents=True, exist_ok=True)
@@ -94,12 +97,12 @@ def setup_command(
     credentials: Annotated[Path, typer.Option(help="Where each user's AMQP URL is written (mode 0600).")] = CREDENTIALS,
     vhost: Annotated[str | None, typer.Option(help="Vhost to provision; default the definitions' own.")] = None,
 ) -> None:
-    """Create the vhost, one user per service and the auditor, their permissions, the exchanges, queues and
-    the event log, from the definitions (an administrator's right: runs `rabbitmqctl import_definitions`,
+    """Create the vhost, one user per service and the auditor, their permissions, the exchanges, queues (one
+    issuance queue per consular post of VISA_POSTS) and the event log, from the definitions (an administrator's right: runs `rabbitmqctl import_definitions`,
     or RABBITMQCTL). Passwords are generated once and kept in the credentials file."""
     try:
         urls = setup(credentials=credentials, definitions=definitions, vhost=vhost)
-    except (RuntimeError, FileNotFoundError) as error:
+    except (RuntimeError, FileNotFoundError, posts.PostsError) as error:
         console.print(f"[red]broker setup failed:[/] {error}", highlight=False)
         raise typer.Exit(2) from None
     console.print(f"users {', '.join(urls)} provisioned; their AMQP URLs are in {credentials}", highlight=False)

@@ -301,26 +301,38 @@ def add_auditor(
     print(key)
 
 
-def _consumer_queue(service: Service):
-    from shared.contracts.registry import role
+def _consumer_queue(service: Service, post: str | None = None):
+    from shared.contracts.registry import ISSUANCE, role
     from shared.messaging import Topology
 
     settings, _ = _service(service)
+    consumer = role(service.value).consumes
+    if service.value == ISSUANCE.service:
+        # Each consular post's issuance has its queue: the one named, else ISSUANCE_POST's.
+        consumer = ISSUANCE.for_post(post or settings.issuance_post).consumes
     return (
         broker_url("operator"),
         Topology(settings.visa_namespace, settings.visa_delivery_limit),
-        role(service.value).consumes,
+        consumer,
     )
 
 
+PostOption = Annotated[
+    str | None,
+    typer.Option(help="issuance: the consular post whose queue (default ISSUANCE_POST); ignored for the others."),
+]
+
+
 @dead_letters.command("list")
-def list_dead_letters(service: Service, limit: Annotated[int, typer.Option(min=1)] = 20) -> None:
+def list_dead_letters(
+    service: Service, limit: Annotated[int, typer.Option(min=1)] = 20, post: PostOption = None
+) -> None:
     """Show the dead letters of a service's queue, leaving them where they are."""
     from rich.table import Table
 
     from shared.messaging.dead_letters import inspect
 
-    url, topology, consumer = _consumer_queue(service)
+    url, topology, consumer = _consumer_queue(service, post)
     letters = asyncio.run(inspect(url, topology, consumer, limit))
     table = Table("message id", "type", "reason", "deaths", "body")
     for letter in letters:
@@ -331,12 +343,14 @@ def list_dead_letters(service: Service, limit: Annotated[int, typer.Option(min=1
 
 
 @dead_letters.command("replay")
-def replay_dead_letters(service: Service, limit: Annotated[int, typer.Option(min=1)] = 1000) -> None:
+def replay_dead_letters(
+    service: Service, limit: Annotated[int, typer.Option(min=1)] = 1000, post: PostOption = None
+) -> None:
     """Send a service's dead letters back to its queue (after the cause is fixed); consumers are idempotent."""
     from shared.messaging.dead_letters import replay
     from shared.signing.store import read_ring
 
-    url, topology, consumer = _consumer_queue(service)
+    url, topology, consumer = _consumer_queue(service, post)
     settings, _ = _service(service)
     result = asyncio.run(replay(url, topology, consumer, limit, read_ring(settings.visa_keyring)))
     for letter in result.refused:

@@ -110,6 +110,7 @@ async def _sticker(number: str):
     from services.issuance.models import Base
     from services.issuance.sticker import Printer
     from services.issuance.usecases import Consulate
+    from shared import posts
     from shared.db import Database
     from shared.messaging import messaging_metadata
     from shared.migrations import check
@@ -118,7 +119,8 @@ async def _sticker(number: str):
     db = Database(settings.issuance_database_url, Base.metadata, messaging_metadata)
     try:
         await check(db, "issuance")
-        consulate = Consulate(reads=db.sessions, visa_prefix=settings.issuance_visa_prefix, clock=clock.current())
+        prefix = settings.visa_prefix(posts.load(settings.visa_posts))
+        consulate = Consulate(reads=db.sessions, visa_prefix=prefix, post=settings.issuance_post, clock=clock.current())
         visa = await consulate.visa(number)
     finally:
         await db.dispose()

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 from limits import parse as parse_rate_limit
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 VAR_DIR = Path("var")
@@ -70,6 +70,11 @@ class CommonSettings(BaseSettings):
     visa_signing_keys: Path = Field(
         VAR_DIR / "keys" / "private", description="Directory of this service's private signing keys (<kid>.pem)."
     )
+    visa_posts: Path | None = Field(
+        None,
+        description="TOML file of the consular posts (code, name, visa prefix, the default post); None: the packaged "
+        "shared/posts.toml.",
+    )
     visa_max_body_bytes: int = Field(
         1_048_576, ge=1, description="Largest request body accepted (413 beyond it, refused before it is read)."
     )
@@ -86,6 +91,11 @@ class CommonSettings(BaseSettings):
     )
     visa_rate_limit_per_address: RateLimit = Field(
         "120/minute", description="Requests one client address may make to one service process (429 beyond it)."
+    )
+    visa_console_secret: SecretStr | None = Field(
+        None,
+        description="Secret the browser consoles sign their session cookies with; None: a development secret made "
+        "once in var/console-secret.",
     )
 
     @field_validator("*", mode="before")

@@ -277,7 +277,9 @@ class History:
     def _submitted(self, offset: int, event: dict[str, Any], data: dict[str, Any]) -> None:
         if data["request_id"] in self._requests:
             return  # a status never moves back to SUBMITTED
-        people = [data["principal"]["person_id"], *(person["person_id"] for person in data.get("family", ()))]
+        family = [person["person_id"] for person in data.get("family", ())]
+        # Dependants joining an authorization: the principal is the earlier request's, decided there.
+        people = family if data.get("joins") is not None else [data["principal"]["person_id"], *family]
         self._requests[data["request_id"]] = _Request({pid: Status.SUBMITTED for pid in people})
 
     def _review_started(self, offset: int, event: dict[str, Any], data: dict[str, Any]) -> None:

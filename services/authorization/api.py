@@ -10,11 +10,15 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from shared.contracts import ImmigrationStatus
+from shared.contracts.events import POST_CODE
+from shared.contracts.reasons import render
 from shared.http import error_responses
 from shared.http.auth import authenticated
-from shared.i18n import N_, Message
+from shared.http.errors import field_refused
+from shared.i18n import N_, Message, current_language
+from shared.posts import UnknownPost
 
-from .cases import AssignedToAnother, CaseState, InvalidTransition, NothingToRevoke, NotPending
+from .cases import AssignedToAnother, CaseState, InvalidTransition, NothingToRevoke, NotPending, RenewalKeepsPost
 from .models import Case, Officer
 from .usecases import CaseNotFound, Directorate, UnknownPeople
 
@@ -28,13 +32,21 @@ OfficerDep = Annotated[Officer, Depends(authenticated(Officer))]
 Reason = Annotated[str, Field(min_length=3, max_length=500)]
 
 
+def _worded(violations: dict[str, list]) -> dict[str, list[str]]:
+    """A case's findings (codes and parameters, shared/contracts/reasons.py) in the language of the request."""
+    language = current_language()
+    return {person: [render(reason, language) for reason in found] for person, found in violations.items()}
+
+
 class CaseView(BaseModel):
     request_id: str
     authorization_id: str
     state: CaseState
     opened_at: dt.datetime
     submission: dict
-    violations: dict[str, list[str]]
+    violations: Annotated[dict[str, list[str]], BeforeValidator(_worded)] = Field(
+        description="Each person's rule findings, worded in the language asked for ('rule: sentence')."
+    )
     decided_by: str | None
     decided_at: dt.datetime | None
     decisions: list | None
@@ -49,6 +61,11 @@ class CaseView(BaseModel):
     )
     assigned_to: str | None = Field(description="The officer (id) who holds the case: took it, or decided it.")
     assigned_at: dt.datetime | None
+    post: str | None = Field(
+        default=None,
+        description="The consular post that issues the case's visas: the sponsor's choice, the default post, or an "
+        "officer's (POST /v1/cases/{id}/post); none on a case opened before posts (the default post's).",
+    )
 
 
 class GrantIn(BaseModel):
@@ -61,6 +78,11 @@ class GrantIn(BaseModel):
 class ReasonIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: Reason
+
+
+class PostIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    post: str = Field(pattern=POST_CODE, description="The consular post's code (one of the configured list).")
 
 
 class RevocationIn(ReasonIn):
@@ -129,6 +151,8 @@ CASE_REFUSALS = (
     N_("a {state} case cannot be taken: only a PENDING case can"),
     N_("a {state} case cannot be released: only a PENDING case can"),
     N_("everyone named is already revoked or was never granted: nothing to revoke"),
+    N_("a {state} case cannot be sent to another post: only a PENDING case can"),
+    N_("a renewal is issued by the consular post that issued the visas it renews"),
 )
 
 
@@ -139,10 +163,12 @@ async def _refused_as_http(action: Awaitable[Case]) -> Case:
         return await action
     except CaseNotFound as error:
         raise HTTPException(404, detail=str(error)) from None
-    except (InvalidTransition, NotPending, AssignedToAnother, NothingToRevoke) as error:
+    except (InvalidTransition, NotPending, AssignedToAnother, NothingToRevoke, RenewalKeepsPost) as error:
         raise HTTPException(409, detail=Message.recognize(str(error), *CASE_REFUSALS)) from None
     except UnknownPeople as error:
         raise HTTPException(422, detail=str(error)) from None
+    except UnknownPost as error:
+        raise field_refused(("body", "post"), error) from None
 
 
 @router.post("/cases/{request_id}/take", response_model=CaseView, responses=error_responses(404, 409, 413))
@@ -182,3 +208,12 @@ async def revoke(request_id: str, body: RevocationIn, officer: OfficerDep, direc
         request_id, officer_id=officer.id, reason=body.reason, person_ids=tuple(dict.fromkeys(body.person_ids))
     )
     return _view(await _refused_as_http(revoking))
+
+
+@router.post("/cases/{request_id}/post", response_model=CaseView, responses=error_responses(404, 409, 413))
+async def assign_post(request_id: str, body: PostIn, officer: OfficerDep, directorate: DirectorateDep) -> CaseView:
+    """Send a pending case to another consular post (one of the configured list, 422 otherwise), which will issue
+    its visas. As for a take, the case must be yours or nobody's (it does not become yours); a decided case or a
+    renewal (issued by the post that issued the visas it renews) is a 409."""
+    assigning = directorate.assign_post(request_id, officer_id=officer.id, post=body.post)
+    return _view(await _refused_as_http(assigning))

@@ -8,10 +8,11 @@ from shared.clock import SYSTEM, Clock
 from shared.contracts.registry import AUTHORIZATION
 from shared.db import Database
 from shared.messaging import Bus, messaging_metadata
+from shared.posts import PostsFile
 from shared.service import create_app
 from shared.treaties.wiring import treaty_cache
 
-from . import rulebook
+from . import console, rulebook
 from .api import router
 from .models import Base
 from .settings import AuthorizationSettings
@@ -32,6 +33,8 @@ def build(settings: AuthorizationSettings | None = None, *, clock: Clock = SYSTE
         treaties=treaties,
         clock=clock,
         rulebook=book,
+        # The consular posts: read at start (a malformed list stops the service), and again when the file changes.
+        posts=PostsFile(settings.visa_posts).current,
     )
     bus.consume(AUTHORIZATION, directorate.handlers())
     app = create_app(
@@ -45,4 +48,5 @@ def build(settings: AuthorizationSettings | None = None, *, clock: Clock = SYSTE
     )
     app.state.directorate = directorate
     app.include_router(router)
+    console.install(app, settings)  # the officers' pages, /console/
     return app

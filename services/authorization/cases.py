@@ -11,6 +11,7 @@ from shared.contracts import (
     AuthorizationDenied,
     AuthorizationGranted,
     Decision,
+    Finding,
     PersonDecision,
     PersonNotRequired,
     RequestSubmitted,
@@ -105,6 +106,26 @@ def holder_after_decision(assigned_to: str | None, officer_id: str) -> str:
     return officer_id
 
 
+class RenewalKeepsPost(ValueError):
+    """A renewal's visas are issued by the post that issued the visas it renews: that post supersedes them."""
+
+    def __init__(self) -> None:
+        super().__init__("a renewal is issued by the consular post that issued the visas it renews")
+
+
+def post_after_assignment(
+    state: CaseState, assigned_to: str | None, officer_id: str, post: str, *, renewal: bool = False
+) -> str:
+    """The consular post of a case once ``officer_id`` assigns it ``post`` (a known post's code): who may is as for a
+    take (pending, and the officer's or nobody's); the holder does not change. A renewal keeps its post."""
+    if state is not CaseState.PENDING:
+        raise NotPending(state, "sent to another post")
+    _ensure_may_act(assigned_to, officer_id)
+    if renewal:
+        raise RenewalKeepsPost()
+    return post
+
+
 def decide(
     request: RequestSubmitted,
     assessment: Assessment,
@@ -124,19 +145,24 @@ def decide(
     everyone = officer_denials.get("*")
     principal_denied = everyone or officer_denials.get(request.principal.person_id)
     decisions = []
-    for person in request.people:
+    # Dependants joining an authorization: the principal holds theirs already, only the family is decided.
+    for person in request.family if request.joins is not None else request.people:
         judged = assessment.for_person(person.person_id)
-        reasons = [str(violation) for violation in judged.violations]
+        found = [finding(violation) for violation in judged.violations]
         officer_reason = everyone or officer_denials.get(person.person_id)
         if officer_reason:
-            reasons.append(f"officer: {officer_reason}")
+            found.append(Finding(rule="officer", message="officer", params={"reason": officer_reason}))
         elif principal_denied and person.role != "PRINCIPAL":
             params = {"who": person.person_id, "principal": request.principal.person_id, "reason": principal_denied}
-            reasons.append(str(Violation("principal-denied", params)))
-        if reasons or judged.validity is None:
+            found.append(finding(Violation("principal-denied", params)))
+        if found or judged.validity is None:
             decisions.append(
                 PersonDecision(
-                    person_id=person.person_id, decision=Decision.DENIED, reasons=tuple(reasons), person=person
+                    person_id=person.person_id,
+                    decision=Decision.DENIED,
+                    reasons=tuple(reason_code(f) for f in found),
+                    findings=tuple(found),
+                    person=person,
                 )
             )
             continue
@@ -152,6 +178,16 @@ def decide(
             )
         )
     return tuple(decisions)
+
+
+def finding(violation: Violation) -> Finding:
+    """A violation as events and records keep it: its code, message id and parameters, never a sentence."""
+    return Finding(rule=violation.rule, message=violation.message_id, params=dict(violation.params))
+
+
+def reason_code(found: Finding) -> str:
+    """A decision's ``reasons`` entry: the rule's code, or ``officer: <the officer's words>``."""
+    return f"officer: {found.params['reason']}" if found.rule == "officer" else found.rule
 
 
 def outcome(decisions: tuple[PersonDecision, ...]) -> type[AuthorizationGranted] | type[AuthorizationDenied]:
@@ -196,6 +232,11 @@ def revocation(
         raise NothingToRevoke()
     remaining = len(standing) > len(concerned)
     return Revocation(concerned, CaseState.GRANTED if remaining else transition(state, CaseState.REVOKED))
+
+
+def in_force(state: CaseState, person_id: str, granted: Collection[str], revoked: Collection[str]) -> bool:
+    """Whether ``person_id`` holds an authorization in force under a case: granted, not revoked since."""
+    return state is CaseState.GRANTED and person_id in granted and person_id not in revoked
 
 
 # --- a waiver: no visa needed ------------------------------------------------------------------------------

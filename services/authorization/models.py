@@ -43,3 +43,6 @@ class Case(Base):
     # The officer who holds the case (cases.py: who acts on a case), and since when; a decider holds it.
     assigned_to: Mapped[str | None] = mapped_column(String(36), index=True)
     assigned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # The consular post that issues the case's visas (shared/posts.py): the sponsor's choice, the default post, or
+    # an officer's while the case is pending. None on a case older than posts: the default post's (migration 0005).
+    post: Mapped[str | None] = mapped_column(String(6))

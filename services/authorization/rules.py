@@ -25,6 +25,8 @@ from shared.contracts import FamilyCondition, PassportType, Person, Relationship
 from shared.contracts import ImmigrationStatus as Status
 from shared.contracts import StaffCategory as Staff
 from shared.contracts.people import MAX_VALIDITY_YEARS, Plausibility, add_days, add_years, existing_country_code
+from shared.contracts.reasons import TEMPLATES
+from shared.i18n import N_
 from shared.mrz import transliterate
 from shared.treaties.coverage import Coverage, Covered, Stay, judge, purpose_of
 from shared.treaties.model import TreatyEntry
@@ -52,106 +54,57 @@ ENTITLED_SPONSORS: dict[Status, frozenset[SponsorKind]] = {
 
 # --- the words: one template per message id, and the labels its parameters are made of ----------------------
 
-MESSAGES: Mapping[str, str] = MappingProxyType(
-    {
-        "sponsor-not-entitled": "{status} status is granted only at the request of {allowed}; "
-        "the sponsor {sponsor} is {kind}.",
-        "documentation-missing/note-number": "Official documentation is incomplete: the note verbale has no number.",
-        "documentation-missing/note-date": "Official documentation is incomplete: note verbale {number} is dated "
-        "{date}, after today ({today}).",
-        "documentation-missing/function": "Official documentation is incomplete: the function to be performed is "
-        "not stated.",
-        "posting-period-invalid": "A resident status needs a posting end date after the intended arrival "
-        "({arrival}); the request gives {end}.",
-        "posting-period-invalid/none": "A resident status needs a posting end date after the intended arrival "
-        "({arrival}); the request gives none.",
-        "implausible-request": "The request holds implausible data: {fields}.",
-        "staff-category-status": "The principal is {category}, who may ask for {allowed}; the request asks for "
-        "{status} status.",
-        "staff-category-status/none": "The principal is {category}, who may ask for no status; the request asks "
-        "for {status} status.",
-        "apci-registration-missing": "{status} status rests on the ENIEX's registration with APCI (Peru's "
-        "international-cooperation agency); the request gives none.",
-        "apci-registration-missing/date": "{status} status rests on the ENIEX's registration with APCI (Peru's "
-        "international-cooperation agency); registration {number} is dated {date}, after today ({today}).",
-        "peruvian-national": "{who} is a Peruvian national: the Directorate's statuses are granted to foreigners "
-        "only, and a Peruvian enters Peru as a national.",
-        "relationship-not-recognized": "The Directorate does not count {relationship} as a member of the family "
-        "nucleus: {who} is declared as one.",
-        "relationship-not-recognized/none": "{who} is declared as a family member with no relationship: the "
-        "Directorate counts as family only the relationships it recognizes.",
-        "family-condition-required": "{relationship} counts as a member of the family nucleus only when declared "
-        "with {conditions}; {who} is declared without it.",
-        "family-age-limit": "{who}, born on {born}, is {age} on the intended arrival ({arrival}); {relationship} "
-        "counts as a member of the family nucleus only under the age of {limit}.",
-        "family-age-limit/conditions": "{who}, born on {born}, is {age} on the intended arrival ({arrival}); "
-        "{relationship} declared with {conditions} counts as a member of the family nucleus only under the age "
-        "of {limit}.",
-        "diplomatic-passport-required": "Diplomatic resident status requires the official to hold a diplomatic "
-        "passport; {who} holds {passport}.",
-        "diplomatic-passport-required/family": "Diplomatic resident status requires each family member to hold a "
-        "diplomatic passport; {who} holds {passport}.",
-        "passport-expired": "Passport {number} of {who} expires on {expires}, not after the intended arrival on "
-        "{arrival}.",
-        "ordinary-passport": "{who} holds an ordinary passport; this procedure covers diplomatic, special, official "
-        "and service passports and laissez-passer.",
-        "principal-ineligible": "The status of {who} derives from the principal, {principal}, who is not eligible "
-        "({reasons}).",
-        # Not the rules' but an officer's: cases.decide words it (a principal an officer denied).
-        "principal-denied": "The status of {who} derives from the principal, {principal}, whom an officer denied: "
-        "{reason}",
-    }
-)
+MESSAGES = TEMPLATES  # the words: shared/contracts/reasons.py, one template per message id
 STATUS_NAMES: Mapping[Status, str] = MappingProxyType(
     {
-        Status.DIPLOMATIC_RESIDENT: "Diplomatic resident",
-        Status.CONSULAR_RESIDENT: "Consular resident",
-        Status.OFFICIAL_RESIDENT: "Official resident",
-        Status.SHORT_STAY: "Short stay",
-        Status.COOPERANT: "Cooperant",
+        Status.DIPLOMATIC_RESIDENT: N_("Diplomatic resident"),
+        Status.CONSULAR_RESIDENT: N_("Consular resident"),
+        Status.OFFICIAL_RESIDENT: N_("Official resident"),
+        Status.SHORT_STAY: N_("Short stay"),
+        Status.COOPERANT: N_("Cooperant"),
     }
 )
 SPONSOR_KINDS: Mapping[SponsorKind, str] = MappingProxyType(
     {
-        SponsorKind.GOVERNMENT: "a foreign government",
-        SponsorKind.INTERNATIONAL_ORGANIZATION: "an international organization",
-        SponsorKind.ENIEX: "an ENIEX (foreign technical-cooperation entity)",
+        SponsorKind.GOVERNMENT: N_("a foreign government"),
+        SponsorKind.INTERNATIONAL_ORGANIZATION: N_("an international organization"),
+        SponsorKind.ENIEX: N_("an ENIEX (foreign technical-cooperation entity)"),
     }
 )
 STAFF_CATEGORIES: Mapping[Staff, str] = MappingProxyType(
     {
-        Staff.DIPLOMATIC_AGENT: "a diplomatic agent",
-        Staff.ADMINISTRATIVE_TECHNICAL_STAFF: "a member of the administrative and technical staff",
-        Staff.SERVICE_STAFF: "a member of the service staff",
-        Staff.CONSULAR_OFFICER_OR_EMPLOYEE: "a consular officer or employee",
-        Staff.INTERNATIONAL_ORGANIZATION_OFFICIAL: "an international organization official",
-        Staff.COOPERANT: "a cooperant (staff of an ENIEX)",
+        Staff.DIPLOMATIC_AGENT: N_("a diplomatic agent"),
+        Staff.ADMINISTRATIVE_TECHNICAL_STAFF: N_("a member of the administrative and technical staff"),
+        Staff.SERVICE_STAFF: N_("a member of the service staff"),
+        Staff.CONSULAR_OFFICER_OR_EMPLOYEE: N_("a consular officer or employee"),
+        Staff.INTERNATIONAL_ORGANIZATION_OFFICIAL: N_("an international organization official"),
+        Staff.COOPERANT: N_("a cooperant (staff of an ENIEX)"),
     }
 )
 RELATIONSHIPS: Mapping[Relationship, str] = MappingProxyType(
     {
-        Relationship.SPOUSE: "a spouse",
-        Relationship.PARTNER: "a partner",
-        Relationship.CHILD: "a child",
-        Relationship.PARENT: "a parent",
-        Relationship.OTHER_DEPENDANT: "another dependant",
+        Relationship.SPOUSE: N_("a spouse"),
+        Relationship.PARTNER: N_("a partner"),
+        Relationship.CHILD: N_("a child"),
+        Relationship.PARENT: N_("a parent"),
+        Relationship.OTHER_DEPENDANT: N_("another dependant"),
     }
 )
 CONDITIONS: Mapping[FamilyCondition, str] = MappingProxyType(
     {
-        FamilyCondition.STUDIES: "post-secondary studies",
-        FamilyCondition.DISABILITY: "a disability",
-        FamilyCondition.DEPENDENCY: "dependency on the principal",
+        FamilyCondition.STUDIES: N_("post-secondary studies"),
+        FamilyCondition.DISABILITY: N_("a disability"),
+        FamilyCondition.DEPENDENCY: N_("dependency on the principal"),
     }
 )
 PASSPORTS: Mapping[PassportType, str] = MappingProxyType(
     {
-        PassportType.DIPLOMATIC: "a diplomatic passport",
-        PassportType.OFFICIAL: "an official passport",
-        PassportType.SERVICE: "a service passport",
-        PassportType.SPECIAL: "a special passport",
-        PassportType.ORDINARY: "an ordinary passport",
-        PassportType.LAISSEZ_PASSER: "a laissez-passer",
+        PassportType.DIPLOMATIC: N_("a diplomatic passport"),
+        PassportType.OFFICIAL: N_("an official passport"),
+        PassportType.SERVICE: N_("a service passport"),
+        PassportType.SPECIAL: N_("a special passport"),
+        PassportType.ORDINARY: N_("an ordinary passport"),
+        PassportType.LAISSEZ_PASSER: N_("a laissez-passer"),
     }
 )
 # How a list inside a message is joined ("a foreign government or an international organization").
@@ -497,8 +450,13 @@ def assess(
     today: dt.date,
     waivers: WaiverLookup | None = None,
     rulebook: Rulebook | None = None,
+    principal_authorized: bool = True,
 ) -> Assessment:
-    """Judge every person of ``request`` by the rules; ``rulebook`` (None: the packaged one) holds the tables."""
+    """Judge every person of ``request`` by the rules; ``rulebook`` (None: the packaged one) holds the tables.
+
+    Dependants joining an authorization (``request.joins``) are judged with the principal as that request named
+    them; ``principal_authorized`` says whether the principal's authorization there is still in force: if not, the
+    dependants cannot join it (``principal-not-authorized``; docs/domain/family.md, "Arriving later")."""
     rulebook = rulebook or packaged()
     shared = (
         *plausibility(request),
@@ -530,6 +488,15 @@ def assess(
     family = []
     for member in request.family:
         found = own(member)
+        if request.joins is not None and not principal_authorized:
+            found += (
+                _violation(
+                    "principal-not-authorized",
+                    who=_who(member),
+                    principal=_who(request.principal),
+                    request=request.joins,
+                ),
+            )
         if not principal.eligible:  # the family's status derives from the principal's
             reasons = ", ".join(dict.fromkeys(v.rule for v in principal.violations))
             found += (

@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractAsyncContextManager, contextmanager
+from contextlib import AbstractAsyncContextManager, contextmanager, suppress
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import Clock
@@ -34,6 +34,7 @@ from shared.contracts import (
 from shared.i18n import N_, Refusal
 from shared.messaging import PoisonEvent, UnitOfWork
 from shared.observability.logs import bind_request
+from shared.posts import Posts, PostsFile, UnknownPost
 from shared.privacy import failure_kind
 
 from .cases import (
@@ -43,9 +44,12 @@ from .cases import (
     Revocation,
     conclusion,
     decide,
+    finding,
     holder_after_decision,
     holder_after_release,
     holder_after_take,
+    in_force,
+    post_after_assignment,
     revocation,
     transition,
 )
@@ -102,12 +106,15 @@ class Directorate:
         treaties: Waivers,
         clock: Clock,
         rulebook: Rulebook | None = None,
+        posts: Callable[[], Posts] | None = None,
     ) -> None:
         self.units = units
         self.reads = reads
         self.policy = policy
         self.treaties = treaties
         self.clock = clock
+        # The consular posts as configured now (shared/posts.py: read again when the file changes).
+        self.posts = posts or PostsFile().current
         # Who counts as family, which staff may ask for which status (docs/domain/family.md, docs/domain/staff.md).
         self.rulebook = rulebook or packaged()
 
@@ -122,7 +129,7 @@ class Directorate:
         if await uow.session.get(Case, request.request_id) is not None:
             log.warning("request %s submitted twice under different event ids; kept the first", request.request_id)
             return
-        assessment = await self._assess(request)
+        assessment = await self._assess(uow.session, request)
         case = Case(
             request_id=request.request_id,
             authorization_id=str(uuid.uuid4()),
@@ -130,9 +137,11 @@ class Directorate:
             submission=request.model_dump(mode="json"),
             sponsor_id=request.sponsor.id,
             immigration_status=request.immigration_status,
-            violations={p.person_id: [str(v) for v in p.violations] for p in assessment.people},
+            # Codes and parameters, never sentences: each reader words them in its language (contracts/reasons.py).
+            violations={p.person_id: [finding(v).model_dump() for v in p.violations] for p in assessment.people},
             opened_at=self.clock.now(),
             visas={},
+            post=await self._issuing_post(uow.session, request),
         )
         uow.session.add(case)
         # A request nobody is eligible for is denied at once, with the rules it breaks; one whose eligible people
@@ -242,6 +251,24 @@ class Directorate:
             await self._revoke(uow, case, self._revocation(case, person_ids), reason=reason, revoked_by=officer_id)
         return case
 
+    async def assign_post(self, request_id: str, *, officer_id: str, post: str) -> Case:
+        """The officer sends a pending case to another consular post, which will issue its visas.
+
+        Who may is as for a take (``cases.post_after_assignment``): the case is pending and the officer's or
+        nobody's; the holder does not change. Refused for a post not in the list (``UnknownPost``), a decided case
+        (``NotPending``), another officer's (``AssignedToAnother``) and a renewal (``RenewalKeepsPost``).
+        """
+        bind_request(request_id)
+        code = self.posts().get(post).code
+        async with self.units() as uow:
+            case = await self._case(uow.session, request_id, for_update=True)
+            renewal = bool(case.submission.get("renews"))
+            new_post = post_after_assignment(CaseState(case.state), case.assigned_to, officer_id, code, renewal=renewal)
+            if case.post != new_post:
+                case.post = new_post
+                log.info("request %s assigned to post %s by %s", request_id, new_post, officer_id)
+        return case
+
     # --- queries --------------------------------------------------------------------------------------
 
     async def cases(
@@ -272,6 +299,13 @@ class Directorate:
         async with self.reads() as session:
             return await self._case(session, request_id)
 
+    async def counts(self) -> dict[CaseState, int]:
+        """How many cases are in each state (the officers' queue shows them)."""
+        async with self.reads() as session:
+            rows = await session.execute(select(Case.state, func.count()).group_by(Case.state))
+        found = {CaseState(state): count for state, count in rows.all()}
+        return {state: found.get(state, 0) for state in CaseState}
+
     # --- the steps ------------------------------------------------------------------------------------
 
     @staticmethod
@@ -282,15 +316,62 @@ class Directorate:
             raise CaseNotFound(request_id)
         return case
 
-    async def _assess(self, request: RequestSubmitted) -> Assessment:
+    async def _issuing_post(self, session: AsyncSession, request: RequestSubmitted) -> str:
+        """The consular post a new case goes to: a renewal's is the post of the request it renews (that post
+        supersedes the visas it renews), dependants joining an authorization go to its post (where the family's
+        visas are), otherwise the sponsor's choice, or the default post.
+
+        A post the list does not know (the sponsor's list at intake and this one disagree) makes the event poison:
+        dead-lettered for an operator, who adds the post to VISA_POSTS and replays it, rather than issued elsewhere.
+        """
+        posts = self.posts()
+        earlier_id = request.renews[0].request_id if request.renews else request.joins
+        if earlier_id is not None:
+            earlier = await session.get(Case, earlier_id)
+            if earlier is not None:
+                post = earlier.post or posts.default
+                if request.post is not None and request.post != post:
+                    log.warning(
+                        "request %s names post %s; kept %s, the post of request %s",
+                        request.request_id,
+                        request.post,
+                        post,
+                        earlier_id,
+                    )
+                return post
+        try:
+            return posts.chosen(request.post)
+        except UnknownPost as unknown:
+            raise PoisonEvent(f"request {request.request_id}: post {request.post} {unknown}") from unknown
+
+    async def _assess(self, session: AsyncSession, request: RequestSubmitted) -> Assessment:
         waivers = await self.treaties.current()
+        in_force_there = True
+        if request.joins is not None:  # dependants joining: the principal's authorization must be in force
+            joined = await session.get(Case, request.joins)
+            in_force_there = joined is not None and self._in_force(joined, request.principal.person_id)
         with _about_content(request):
-            return assess(request, today=self.clock.today(), waivers=waivers, rulebook=self.rulebook)
+            return assess(
+                request,
+                today=self.clock.today(),
+                waivers=waivers,
+                rulebook=self.rulebook,
+                principal_authorized=in_force_there,
+            )
 
     @staticmethod
-    def _revocation(case: Case, person_ids: tuple[str, ...]) -> Revocation:
+    def _granted_and_revoked(case: Case) -> tuple[list[str], set[str]]:
         granted = [d["person_id"] for d in case.decisions or () if d["decision"] == Decision.GRANTED]
         revoked = {person_id for earlier in case.revocations or () for person_id in earlier["person_ids"]}
+        return granted, revoked
+
+    @classmethod
+    def _in_force(cls, case: Case, person_id: str) -> bool:
+        return in_force(CaseState(case.state), person_id, *cls._granted_and_revoked(case))
+
+    @classmethod
+    def _revocation(cls, case: Case, person_ids: tuple[str, ...]) -> Revocation:
+        granted, revoked = cls._granted_and_revoked(case)
         principal_id = case.submission["principal"]["person_id"]
         return revocation(CaseState(case.state), principal_id, granted, revoked, person_ids)
 
@@ -319,11 +400,26 @@ class Directorate:
                 reason=reason,
                 revoked_by=revoked_by,
                 revoked_at=now,
+                # The post that issued the visas: only its issuance receives the revocation.
+                post=case.post or self.posts().default,
             )
         )
         log.info(
             "authorization %s revoked for %d people by %s", case.authorization_id, len(revoking.person_ids), revoked_by
         )
+        principal_id = case.submission["principal"]["person_id"]
+        if principal_id in revoking.person_ids and case.submission.get("joins") is None:
+            # Dependants who joined later hold their status through this principal too: they lose it with theirs.
+            for joined in await self._joined(uow.session, case):
+                with suppress(NothingToRevoke, InvalidTransition):
+                    await self._revoke(uow, joined, self._revocation(joined, ()), reason=reason, revoked_by=revoked_by)
+
+    @staticmethod
+    async def _joined(session: AsyncSession, case: Case) -> list[Case]:
+        """The granted cases of dependants who joined ``case``'s authorization later, locked."""
+        query = select(Case).where(Case.sponsor_id == case.sponsor_id, Case.state == CaseState.GRANTED)
+        found = await session.scalars(query.order_by(Case.opened_at).with_for_update())
+        return [other for other in found if other.submission.get("joins") == case.request_id]
 
     def _claim(self, case: Case, *, officer_id: str, target: CaseState) -> None:
         """Before an officer decides, first of all: the case is pending, and theirs or nobody's; it is theirs from
@@ -345,7 +441,8 @@ class Directorate:
     ) -> None:
         """An officer decides a pending case they claimed (``_claim``). The rules are applied again: the law may
         have changed meanwhile."""
-        await self._conclude(uow, case, request, await self._assess(request), decided_by=officer_id, denials=denials)
+        assessment = await self._assess(uow.session, request)
+        await self._conclude(uow, case, request, assessment, decided_by=officer_id, denials=denials)
 
     async def _conclude(
         self,
@@ -363,6 +460,7 @@ class Directorate:
         case.state = transition(CaseState(case.state), concluded.state)
         case.decided_by = decided_by
         case.decided_at = self.clock.now()
+        case.post = case.post or self.posts().default  # a case opened before posts: the default post's
         case.decisions = [decision.model_dump(mode="json") for decision in concluded.decisions] + [
             {"decision": CaseState.NOT_REQUIRED.value, **waived.model_dump(mode="json")}
             for waived in concluded.not_required
@@ -376,6 +474,7 @@ class Directorate:
                     people=concluded.not_required,
                     decided_by=decided_by,
                     decided_at=case.decided_at,
+                    post=case.post,
                 )
             )
         if (event_class := concluded.visa_event) is not None:
@@ -387,6 +486,8 @@ class Directorate:
                     decisions=concluded.decisions,
                     decided_by=decided_by,
                     decided_at=case.decided_at,
+                    # The issuing post: the grant is routed to its issuance alone (README, "Consular posts").
+                    post=case.post,
                 )
             )
         log.info("request %s %s by %s", request.request_id, case.state.lower(), decided_by)

@@ -9,16 +9,19 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
 from shared.contracts import Decision, PassportType, Waiver
+from shared.contracts.reasons import render
 from shared.http import error_responses
 from shared.http.auth import authenticated
-from shared.i18n import Message, message_of
+from shared.http.errors import field_refused
+from shared.i18n import Message, current_language, message_of
+from shared.posts import UnknownPost
 
 from . import audit
 from .models import SponsorRecord, VisaRequest
 from .progress import Status
 from .renewals import NotRenewable
-from .schema import Accepted, EndOfFunctionsIn, Notified, RenewalIn, VisaRequestIn
-from .usecases import IdempotencyConflict, NothingToEnd, NotInRequest, RequestNotFound
+from .schema import Accepted, DependantsIn, EndOfFunctionsIn, Notified, RenewalIn, VisaRequestIn
+from .usecases import IdempotencyConflict, NothingToEnd, NotInRequest, NotJoinable, RequestNotFound
 from .wiring import IntakeDep
 
 # Every route may answer 422 (a refused request), 429 (rate limits) and 503 (database unreachable).
@@ -48,7 +51,26 @@ async def submit_request(
         request_id = await intake.submit(sponsor, body, idempotency_key)
     except IdempotencyConflict as error:
         raise HTTPException(409, detail=str(error)) from None
+    except UnknownPost as error:
+        raise field_refused(("body", "post"), error) from None
     return Accepted(request_id=request_id, status=Status.SUBMITTED)
+
+
+class PostView(BaseModel):
+    code: str = Field(description="The post's code: the value of a request's `post`.")
+    name: str
+    visa_prefix: str = Field(description="The first letters of the numbers of the visas it issues.")
+    default: bool = Field(description="The post a request goes to when it names none.")
+
+
+@router.get("/posts", response_model=list[PostView], tags=["posts"])
+async def list_posts(intake: IntakeDep) -> list[PostView]:
+    """The consular posts that issue visas, one of which a request may name in `post` (the default otherwise)."""
+    posts = intake.posts()
+    return [
+        PostView(code=post.code, name=post.name, visa_prefix=post.visa_prefix, default=post.code == posts.default)
+        for post in posts
+    ]
 
 
 class VisaView(BaseModel):
@@ -66,7 +88,10 @@ class ApplicantView(BaseModel):
     given_names: str
     status: Status
     decision: Decision | None
-    reasons: list[str]
+    reasons: list[str] = Field(
+        description="Why the person's status is what it is, in the language asked for: 'rule: sentence' for each "
+        "rule a decision rests on ('officer: …' for an officer's words), then what happened since."
+    )
     visa: VisaView | None
     waiver: Waiver | None = Field(
         default=None,
@@ -78,6 +103,9 @@ class ApplicantView(BaseModel):
 
 class RequestView(BaseModel):
     request_id: str
+    joins: str | None = Field(
+        default=None, description="Dependants arriving later: the request whose authorization they join."
+    )
     status: Status
     immigration_status: str
     submitted_at: dt.datetime
@@ -86,8 +114,10 @@ class RequestView(BaseModel):
 
 
 def _view(visa_request: VisaRequest) -> RequestView:
+    language = current_language()
     return RequestView(
         request_id=visa_request.id,
+        joins=(visa_request.submitted or {}).get("joins"),
         status=visa_request.status,
         immigration_status=visa_request.immigration_status,
         submitted_at=visa_request.submitted_at,
@@ -101,7 +131,7 @@ def _view(visa_request: VisaRequest) -> RequestView:
                 given_names=a.given_names,
                 status=a.status,
                 decision=a.decision,
-                reasons=a.reasons or [],
+                reasons=[render(reason, language) for reason in a.reasons or ()],
                 visa=VisaView(
                     number=a.visa_number, valid_from=a.visa_valid_from, valid_until=a.visa_valid_until, mrz=a.visa_mrz
                 )
@@ -151,6 +181,32 @@ async def renew_request(
     except (NotRenewable, IdempotencyConflict) as error:
         raise HTTPException(409, detail=str(error)) from None
     return Accepted(request_id=renewal_id, status=Status.SUBMITTED)
+
+
+@router.post(
+    "/requests/{request_id}/dependants",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    tags=["requests"],
+    responses=error_responses(401, 404, 409, 413),
+)
+async def add_dependants(
+    request_id: str,
+    body: DependantsIn,
+    sponsor: SponsorDep,
+    intake: IntakeDep,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200, pattern=r"\S")] = None,
+) -> Accepted:
+    """Family members arriving after the principal join the principal's authorization: a new request, which MRE
+    decides for them by the same rules. 409 when they cannot join (a short stay, a principal without an
+    authorization in force)."""
+    try:
+        joined_id = await intake.add_dependants(sponsor, request_id, body, idempotency_key)
+    except RequestNotFound as error:
+        raise HTTPException(404, detail=str(error)) from None
+    except (NotJoinable, IdempotencyConflict) as error:
+        raise HTTPException(409, detail=str(error)) from None
+    return Accepted(request_id=joined_id, status=Status.SUBMITTED)
 
 
 @router.post(

@@ -8,9 +8,11 @@ from shared.clock import SYSTEM, Clock
 from shared.contracts.registry import INTAKE
 from shared.db import Database
 from shared.messaging import Bus, messaging_metadata
+from shared.posts import PostsFile
 from shared.service import create_app
 from shared.treaties.wiring import treaty_cache
 
+from . import console
 from .api import router
 from .models import Base
 from .settings import IntakeSettings
@@ -22,7 +24,9 @@ def build(settings: IntakeSettings | None = None, *, clock: Clock = SYSTEM) -> F
     db = Database(settings.intake_database_url, Base.metadata, messaging_metadata)
     bus = Bus(settings, db, service=INTAKE.service, clock=clock)
     treaties = treaty_cache(settings)
-    intake = Intake(units=bus.unit, reads=db.sessions, treaties=treaties, clock=clock)
+    # The consular posts: read at start (a malformed list stops the service), and again when the file changes.
+    posts = PostsFile(settings.visa_posts)
+    intake = Intake(units=bus.unit, reads=db.sessions, treaties=treaties, clock=clock, posts=posts.current)
     bus.consume(INTAKE, intake.handlers())
     app = create_app(
         title="Visa intake (sponsors)",
@@ -36,4 +40,5 @@ def build(settings: IntakeSettings | None = None, *, clock: Clock = SYSTEM) -> F
     app.state.intake = intake
     app.state.treaties = treaties
     app.include_router(router)
+    console.install(app, settings)  # the sponsors' pages, /console/
     return app

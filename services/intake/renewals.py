@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import Protocol, TypeVar
 
 from shared.contracts import ImmigrationStatus
+from shared.i18n import N_, Message, Refusal
 
 from .progress import Status
 
@@ -32,23 +33,32 @@ class Holder(Protocol):
 H = TypeVar("H", bound=Holder)
 
 
-class NotRenewable(ValueError):
+class NotRenewable(Refusal, ValueError):
     """The renewal cannot be asked for; the message says why, naming the visa."""
 
+    def __init__(self, why: Message) -> None:
+        super().__init__(why.msgid, **why.params)
 
-def why_not_renewable(applicant: Holder, *, renewing: Collection[str], today: dt.date) -> str | None:
+
+def why_not_renewable(applicant: Holder, *, renewing: Collection[str], today: dt.date) -> Message | None:
     """Why this person's visa cannot be renewed today, or None when it can."""
     number = applicant.visa_number
     if number is None or applicant.status in (Status.SUBMITTED, Status.UNDER_REVIEW, Status.AUTHORIZED):
-        return f"{applicant.person_id} holds no issued visa to renew"
+        return Message(N_("{person_id} holds no issued visa to renew"), person_id=applicant.person_id)
     if applicant.status == Status.CANCELLED:
-        return f"visa {number} was cancelled: a cancelled visa is not renewed, submit a new request"
+        return Message(
+            N_("visa {number} was cancelled: a cancelled visa is not renewed, submit a new request"), number=number
+        )
     if applicant.status == Status.SUPERSEDED:
-        return f"visa {number} was already renewed: renew the visa that superseded it"
+        return Message(N_("visa {number} was already renewed: renew the visa that superseded it"), number=number)
     if applicant.visa_valid_until is not None and applicant.visa_valid_until < today:
-        return f"visa {number} expired on {applicant.visa_valid_until}: an expired visa is not renewed, submit a new request"
+        return Message(
+            N_("visa {number} expired on {date}: an expired visa is not renewed, submit a new request"),
+            number=number,
+            date=applicant.visa_valid_until,
+        )
     if number in renewing:
-        return f"visa {number} is already being renewed"
+        return Message(N_("visa {number} is already being renewed"), number=number)
     return None
 
 
@@ -66,14 +76,19 @@ def renewable(
     visa must stand, and the principal must be among them. ``renewing``: numbers of visas already being renewed.
     """
     if status is ImmigrationStatus.SHORT_STAY:
-        raise NotRenewable("a short-stay visa is not renewed: submit a new request for a new stay")
+        raise NotRenewable(Message(N_("a short-stay visa is not renewed: submit a new request for a new stay")))
     ordered = sorted(applicants, key=lambda applicant: applicant.position)
     if person_ids is None:
         chosen = [a for a in ordered if why_not_renewable(a, renewing=renewing, today=today) is None]
         if not chosen or chosen[0].role != "PRINCIPAL":
             principal = ordered[0]
             reason = why_not_renewable(principal, renewing=renewing, today=today)
-            raise NotRenewable(f"the principal's visa cannot be renewed ({reason}), nor can the family's without it")
+            raise NotRenewable(
+                Message(
+                    N_("the principal's visa cannot be renewed ({reason}), nor can the family's without it"),
+                    reason=reason,
+                )
+            )
         return chosen
     named = set(person_ids)
     chosen = [a for a in ordered if a.person_id in named]
@@ -81,7 +96,9 @@ def renewable(
         if (reason := why_not_renewable(applicant, renewing=renewing, today=today)) is not None:
             raise NotRenewable(reason)
     if not chosen or chosen[0].role != "PRINCIPAL":
-        raise NotRenewable("a family member's visa is renewed with the principal's: name the principal too")
+        raise NotRenewable(
+            Message(N_("a family member's visa is renewed with the principal's: name the principal too"))
+        )
     return chosen
 
 

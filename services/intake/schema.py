@@ -32,6 +32,7 @@ from shared.contracts import (
     Sex,
     StaffCategory,
 )
+from shared.contracts.events import POST_CODE
 from shared.contracts.people import (
     ARRIVAL_HORIZON_YEARS,
     ExistingCountryCode,
@@ -79,6 +80,13 @@ def _expires(value: dt.date) -> dt.date:
     if value <= clock.current().today():
         raise Invalid("must be in the future: the passport has expired")
     _refuse(_plausible().passport_expiry(value))
+    return value
+
+
+def _arrival_date(value: dt.date) -> dt.date:
+    if value < clock.current().today():
+        raise Invalid("cannot be in the past")
+    _refuse(_plausible().intended_arrival(value))
     return value
 
 
@@ -173,6 +181,12 @@ class VisaRequestIn(_Strict):
     )
     principal: PersonIn
     family: list[FamilyMemberIn] = Field(default_factory=list, max_length=20)
+    post: str | None = Field(
+        default=None,
+        pattern=POST_CODE,
+        description="The consular post that is to issue the visas, one of GET /v1/posts; MRE's default post when "
+        "not given (an officer may assign another while the request is under review).",
+    )
 
     @field_validator("apci_registration")
     @classmethod
@@ -185,10 +199,7 @@ class VisaRequestIn(_Strict):
     @field_validator("intended_arrival")
     @classmethod
     def _arrival(cls, value: dt.date) -> dt.date:
-        if value < clock.current().today():
-            raise Invalid("cannot be in the past")
-        _refuse(_plausible().intended_arrival(value))
-        return value
+        return _arrival_date(value)
 
     @field_validator("posting_end")
     @classmethod
@@ -247,6 +258,20 @@ class RenewalIn(_Strict):
             raise Invalid("must be in the future")
         _refuse(_plausible().posting_end(value, today))
         return value
+
+
+class DependantsIn(_Strict):
+    """Family members who arrive after the principal: they join the principal's authorization, and MRE decides them
+    by the same rules (docs/domain/family.md, "Arriving later")."""
+
+    note_verbale: NoteVerbaleIn
+    intended_arrival: dt.date = Field(description="When the new family members arrive.")
+    family: list[FamilyMemberIn] = Field(min_length=1, max_length=20)
+
+    @field_validator("intended_arrival")
+    @classmethod
+    def _arrival(cls, value: dt.date) -> dt.date:
+        return _arrival_date(value)
 
 
 class EndOfFunctionsIn(_Strict):

@@ -43,15 +43,17 @@ from shared.contracts import (
     VisaSuperseded,
 )
 from shared.contracts.people import existing_country_code
+from shared.contracts.reasons import note
 from shared.db import keyset_page
 from shared.i18n import N_, Refusal
 from shared.messaging import UnitOfWork
 from shared.observability.logs import bind_request
+from shared.posts import Posts, PostsFile
 
 from .models import Applicant, SponsorRecord, VisaRequest
 from .progress import Status, advance, request_status
 from .renewals import ended_by_notice, renewable
-from .schema import EndOfFunctionsIn, PersonIn, RenewalIn, VisaRequestIn
+from .schema import DependantsIn, EndOfFunctionsIn, PersonIn, RenewalIn, VisaRequestIn
 
 log = logging.getLogger("visa.intake")
 
@@ -81,6 +83,10 @@ class RequestNotFound(Refusal, LookupError):
 class NotInRequest(Refusal, ValueError):
     def __init__(self, person_ids: Iterable[str]) -> None:
         super().__init__(N_("no such person in this request: {person_ids}"), person_ids=", ".join(sorted(person_ids)))
+
+
+class NotJoinable(Refusal, ValueError):
+    """Dependants cannot join this request's authorization; the message says why."""
 
 
 class NothingToEnd(Refusal, ValueError):
@@ -134,6 +140,8 @@ def _record(
                 renews_visa=renews.get(person.person_id),
             )
             for position, person in enumerate(submitted.people)
+            # Dependants joining an authorization: the principal is the earlier request's applicant, not this one's.
+            if submitted.joins is None or person.role != "PRINCIPAL"
         ],
     )
 
@@ -150,11 +158,14 @@ class Intake:
         reads: Callable[[], AbstractAsyncContextManager[AsyncSession]],
         treaties: Treaties,
         clock: Clock,
+        posts: Callable[[], Posts] | None = None,
     ) -> None:
         self.units = units
         self.reads = reads
         self.treaties = treaties
         self.clock = clock
+        # The consular posts a sponsor may choose (shared/posts.py: read again when the file changes).
+        self.posts = posts or PostsFile().current
 
     def handlers(self) -> Mapping[type[EventData], Callable]:
         """The events this service consumes, each with its use case (``registry.INTAKE.handles``)."""
@@ -176,9 +187,11 @@ class Intake:
 
         Returns the request id; a retry under the same Idempotency-Key returns the first one's.
         """
-        # Without a departure, the body is fingerprinted as before the field existed: a retry across an upgrade
-        # under the same Idempotency-Key is still the same request.
-        unsaid = {"intended_departure"} if body.intended_departure is None else None
+        # Without a departure (or a post), the body is fingerprinted as before the field existed: a retry across an
+        # upgrade under the same Idempotency-Key is still the same request.
+        unsaid = {name for name in ("intended_departure", "post") if getattr(body, name) is None} or None
+        if body.post is not None:
+            self.posts().get(body.post)  # UnknownPost: refused before anything is stored
         fingerprint = hashlib.sha256(body.model_dump_json(exclude=unsaid).encode()).hexdigest()
         if idempotency_key:
             if earlier := await self._replay(sponsor, idempotency_key, fingerprint):
@@ -245,6 +258,67 @@ class Intake:
                         renews={r.person_id: r.visa_number for r in submitted.renews},
                     )
                 )
+                await uow.emit(submitted)
+        except IntegrityError:
+            if idempotency_key and (earlier := await self._replay(sponsor, idempotency_key, fingerprint)):
+                return earlier
+            raise
+        return submitted.request_id
+
+    async def add_dependants(
+        self, sponsor: SponsorRecord, request_id: str, body: DependantsIn, idempotency_key: str | None
+    ) -> str:
+        """Family members who arrive later join the principal's authorization (docs/domain/family.md, "Arriving
+        later"): a new request naming the one it joins (``RequestSubmitted.joins``), with the principal as first
+        submitted, which MRE decides for the new members only. Refuses (``NotJoinable``) a short stay, a request
+        that itself joined another, and a principal who holds no authorization or visa.
+
+        Returns the new request's id; a retry under the same Idempotency-Key returns the first one's.
+        """
+        fingerprint = hashlib.sha256(f"dependants:{request_id}:{body.model_dump_json()}".encode()).hexdigest()
+        if idempotency_key and (earlier := await self._replay(sponsor, idempotency_key, fingerprint)):
+            return earlier
+        original = await self.request_of(sponsor, request_id)
+        first = original.submitted
+        if original.immigration_status == ImmigrationStatus.SHORT_STAY:
+            raise NotJoinable(N_("a short stay's family is submitted with it: submit a new request"))
+        if first.get("joins") is not None:
+            raise NotJoinable(
+                N_("request {request_id} itself joined request {joined}: add dependants to that one"),
+                request_id=original.id,
+                joined=first["joins"],
+            )
+        principal = next(a for a in original.applicants if a.role == "PRINCIPAL")
+        if principal.status not in (Status.AUTHORIZED, Status.ISSUED):
+            raise NotJoinable(
+                N_("the principal holds no authorization in force under request {request_id}: its status is {status}"),
+                request_id=original.id,
+                status=principal.status,
+            )
+        submitted = RequestSubmitted(
+            request_id=str(uuid.uuid4()),
+            sponsor=Sponsor(id=sponsor.id, kind=sponsor.kind, name=sponsor.name, country=sponsor.country),
+            immigration_status=original.immigration_status,
+            staff_category=first.get("staff_category"),
+            apci_registration=first.get("apci_registration"),
+            note_verbale=NoteVerbale(**body.note_verbale.model_dump()),
+            function=first["function"],
+            intended_arrival=body.intended_arrival,
+            posting_end=first.get("posting_end"),
+            principal=Person(person_id=principal.person_id, role="PRINCIPAL", **first["principal"]),
+            family=tuple(_person(str(uuid.uuid4()), "FAMILY", member) for member in body.family),
+            submitted_at=self.clock.now(),
+            joins=original.id,
+        )
+        as_accepted = {
+            **first,
+            **body.model_dump(mode="json"),
+            "joins": original.id,
+        }
+        bind_request(submitted.request_id)
+        try:
+            async with self.units() as uow:
+                uow.session.add(_record(submitted, sponsor, as_accepted, idempotency_key, fingerprint))
                 await uow.emit(submitted)
         except IntegrityError:
             if idempotency_key and (earlier := await self._replay(sponsor, idempotency_key, fingerprint)):
@@ -325,6 +399,7 @@ class Intake:
             principal=_person(str(uuid.uuid4()), "PRINCIPAL", body.principal),
             family=tuple(_person(str(uuid.uuid4()), "FAMILY", member) for member in body.family),
             submitted_at=self.clock.now(),
+            post=body.post,
         )
 
     def _renewal(
@@ -399,7 +474,10 @@ class Intake:
             _move(applicant, Status.AUTHORIZED if granted else Status.DENIED)
             if applicant.decision is None:
                 applicant.decision = decision.decision.value
-                applicant.reasons = [*decision.reasons, *applicant.reasons]
+                # Codes and parameters (contracts/reasons.py), worded when read; an event from before findings
+                # existed keeps its reasons as they came.
+                found = [finding.model_dump() for finding in decision.findings] or list(decision.reasons)
+                applicant.reasons = [*found, *applicant.reasons]
         self._refresh(request)
 
     async def on_not_required(self, uow: UnitOfWork, event: AuthorizationNotRequired) -> None:
@@ -429,7 +507,7 @@ class Intake:
                 Status.CANCELLED,
             ):
                 _move(applicant, Status.CANCELLED)
-                applicant.reasons = [*applicant.reasons, f"authorization revoked: {event.reason}"]
+                applicant.reasons = [*applicant.reasons, note("authorization-revoked", reason=event.reason)]
         self._refresh(request)
 
     async def on_issued(self, uow: UnitOfWork, event: VisaIssued) -> None:
@@ -451,14 +529,14 @@ class Intake:
         if request is not None:
             for applicant in request.applicants:
                 if applicant.person_id == event.person_id:
-                    applicant.reasons = [*applicant.reasons, f"visa superseded by {event.superseded_by}"]
+                    applicant.reasons = [*applicant.reasons, note("visa-superseded", number=event.superseded_by)]
 
     async def on_cancelled(self, uow: UnitOfWork, event: VisaCancelled) -> None:
         request = await self._report(uow, event.request_id, [(event.person_id, Status.CANCELLED)])
         if request is not None:
             for applicant in request.applicants:
                 if applicant.person_id == event.person_id:
-                    applicant.reasons = [*applicant.reasons, f"visa cancelled: {event.reason}"]
+                    applicant.reasons = [*applicant.reasons, note("visa-cancelled", reason=event.reason)]
 
     @staticmethod
     async def _request(uow: UnitOfWork, request_id: str) -> VisaRequest | None:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import Clock
@@ -61,10 +61,23 @@ class Consulate:
         reads: Callable[[], AbstractAsyncContextManager[AsyncSession]],
         visa_prefix: str,
         clock: Clock,
+        post: str | None = None,
     ) -> None:
         self.reads = reads
         self.visa_prefix = visa_prefix
         self.clock = clock
+        # The consular post this issuance runs for: only its own authorizations are routed to it (README,
+        # "Consular posts"); one naming another post that reaches it anyway is refused (``_ours``).
+        self.post = post
+
+    def _ours(self, event: AuthorizationGranted | AuthorizationRevoked) -> None:
+        """Defence in depth behind the routing: an authorization naming another post is never acted on here. It is
+        dead-lettered, for an operator to see how it came (an event without a post, from an older producer, is
+        this post's: only an operator's replay can bring one here)."""
+        if self.post is not None and event.post is not None and event.post != self.post:
+            raise PoisonEvent(
+                f"authorization {event.authorization_id} is for consular post {event.post}, not {self.post}"
+            )
 
     def handlers(self) -> Mapping[type[EventData], Callable]:
         """The events this service consumes, each with its use case (``registry.ISSUANCE.handles``)."""
@@ -74,6 +87,7 @@ class Consulate:
 
     async def issue(self, uow: UnitOfWork, grant: AuthorizationGranted) -> None:
         """Issue a visa to each person granted, unless a revocation known already covers them."""
+        self._ours(grant)
         session = uow.session
         # A grant and its revocation may be handled at once: one of them must see the other's work.
         await serialize(session, f"authorization:{grant.authorization_id}")
@@ -167,6 +181,7 @@ class Consulate:
 
     async def cancel(self, uow: UnitOfWork, revoked: AuthorizationRevoked) -> None:
         """Execute a revocation: cancel the visas it covers, and remember it for a grant still on its way."""
+        self._ours(revoked)
         session = uow.session
         await serialize(session, f"authorization:{revoked.authorization_id}")
         revocation_id = uow.cause.id if uow.cause else revoked.authorization_id
@@ -243,3 +258,34 @@ class Consulate:
         # A row gets its number in the transaction that inserts it, so committed rows all have one.
         async with self.reads() as session:
             return await keyset_page(session, select(Visa).where(Visa.number.is_not(None)), Visa.number, after, limit)
+
+    async def search(self, text: str = "", *, limit: int = 200) -> list[VisaStanding]:
+        """The visas issued here, newest first, each with its standing today; with ``text``, those whose number,
+        passport number or name holds every word of it (consular staff look visas up so)."""
+        query = select(Visa).where(Visa.number.is_not(None))
+        for word in text.upper().split():
+            pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(
+                or_(
+                    *(
+                        func.upper(column).like(pattern, escape="\\")
+                        for column in (Visa.number, Visa.passport_number, Visa.surnames, Visa.given_names)
+                    )
+                )
+            )
+        async with self.reads() as session:
+            found = list(await session.scalars(query.order_by(Visa.seq.desc()).limit(limit)))
+        today = self.clock.today()
+        return [
+            VisaStanding(
+                visa,
+                standing(
+                    valid_from=visa.valid_from,
+                    valid_until=visa.valid_until,
+                    cancelled=visa.cancelled_at is not None,
+                    superseded=visa.superseded_at is not None,
+                    on=today,
+                ),
+            )
+            for visa in found
+        ]

@@ -34,6 +34,7 @@ from .people import (
     SponsorKind,
     StaffCategory,
 )
+from .reasons import Finding
 
 __all__ = [
     "CONTENT_TYPE",
@@ -46,6 +47,7 @@ __all__ = [
     "Decision",
     "Envelope",
     "EventData",
+    "Finding",
     "FamilyCondition",
     "FunctionsEnded",
     "ImmigrationStatus",

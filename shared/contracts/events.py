@@ -13,8 +13,16 @@ from typing import ClassVar
 from pydantic import Field
 
 from .people import ApciRegistration, Contract, ImmigrationStatus, NoteVerbale, Person, Sponsor, StaffCategory
+from .reasons import Finding
 
 TYPE_PREFIX = "pe.gob.rree.visa"
+# A consular post's code (shared/posts.py). The authorization events carry the issuing post, and are published with
+# it in the AMQP header ``post``: each post's issuance queue is bound by it (README, "Consular posts").
+POST_CODE = r"^[A-Z0-9]{3,6}$"
+ISSUING_POST = (
+    "The consular post that issues (or issued) the visas of this authorization (additive to v1); absent from an "
+    "older producer."
+)
 
 
 class Decision(StrEnum):
@@ -64,10 +72,21 @@ class RequestSubmitted(EventData):
         description="Cooperante: the ENIEX's entry in APCI's register, the evidence the status rests on (additive "
         "to v1).",
     )
+    joins: str | None = Field(
+        default=None,
+        description="Dependants arriving later: the request whose authorization they join (additive to v1). The "
+        "principal is that request's, named for the rules; only the family is decided.",
+    )
     renews: tuple[RenewedVisa, ...] = Field(
         default=(),
         description="A renewal: each person's visa this request renews (additive to v1). The Directorate decides "
         "it like any request; the consulate supersedes each renewed visa once the new one is issued.",
+    )
+    post: str | None = Field(
+        default=None,
+        pattern=POST_CODE,
+        description="The consular post the sponsor chose to issue the visas (additive to v1); absent: the "
+        "Directorate's default post, or for a renewal the post of the request it renews.",
     )
 
     @property
@@ -103,7 +122,14 @@ class ReviewStarted(EventData):
 class PersonDecision(Contract):
     person_id: str
     decision: Decision
-    reasons: tuple[str, ...] = Field(default=(), description="Rule codes and officer reasons.")
+    reasons: tuple[str, ...] = Field(
+        default=(), description="Rule codes, and each officer reason as 'officer: <the officer's words>'."
+    )
+    findings: tuple[Finding, ...] = Field(
+        default=(),
+        description="Each reason as a rule code, message id and parameters, to word it in any language "
+        "(shared/contracts/reasons.py; additive to v1).",
+    )
     # What issuance needs to issue without asking anyone: the person as submitted, and the validity.
     person: Person
     valid_from: dt.date | None = Field(default=None, description="Set when granted.")
@@ -120,6 +146,7 @@ class _Decided(EventData):
     decisions: tuple[PersonDecision, ...]
     decided_by: str = Field(description="An officer's id, or 'policy' for an automatic decision.")
     decided_at: dt.datetime
+    post: str | None = Field(default=None, pattern=POST_CODE, description=ISSUING_POST)
 
 
 class AuthorizationGranted(_Decided):
@@ -172,6 +199,7 @@ class AuthorizationNotRequired(EventData):
     people: tuple[PersonNotRequired, ...] = Field(min_length=1)
     decided_by: str = Field(description="An officer's id, or 'policy' for an automatic decision.")
     decided_at: dt.datetime
+    post: str | None = Field(default=None, pattern=POST_CODE, description=ISSUING_POST)
 
 
 class AuthorizationRevoked(EventData):
@@ -185,6 +213,7 @@ class AuthorizationRevoked(EventData):
     reason: str
     revoked_by: str
     revoked_at: dt.datetime
+    post: str | None = Field(default=None, pattern=POST_CODE, description=ISSUING_POST)
 
     def concerns(self, person_id: str, visa_number: str | None = None) -> bool:
         return revocation_concerns(self.person_ids, self.visa_numbers, person_id, visa_number)

@@ -8,7 +8,8 @@ service's types), the broker definitions' test and the event-log audit. Pure dat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from .events import (
     AuthorizationDenied,
@@ -27,14 +28,26 @@ from .events import (
 
 @dataclass(frozen=True)
 class ConsumerQueue:
-    """A consumer's queue and the routing keys it is bound with."""
+    """A consumer's queue and the routing keys it is bound with.
+
+    A queue with ``headers`` is bound to the headers exchange ``visa.posts`` (``x-match: all`` on them), which
+    ``visa.events`` feeds with the routing keys ``bindings``: it receives only the events published with those
+    keys *and* those AMQP headers (each post's issuance queue: the header ``post``).
+    """
 
     name: str
     bindings: tuple[str, ...]
+    headers: tuple[tuple[str, str], ...] = ()
 
     def accepts(self, routing_key: str) -> bool:
-        """Whether an event published with ``routing_key`` reaches this queue (AMQP topic matching)."""
+        """Whether an event published with ``routing_key`` reaches this queue (AMQP topic matching), when its
+        headers match too (``receives``)."""
         return any(_topic_match(pattern.split("."), routing_key.split(".")) for pattern in self.bindings)
+
+    def receives(self, routing_key: str, headers: Mapping[str, object] | None = None) -> bool:
+        """Whether an event published with ``routing_key`` and the AMQP ``headers`` reaches this queue."""
+        headers = headers or {}
+        return self.accepts(routing_key) and all(headers.get(name) == value for name, value in self.headers)
 
 
 def _topic_match(pattern: list[str], words: list[str]) -> bool:
@@ -60,6 +73,22 @@ class Role:
         for model in self.handles:
             if not self.consumes.accepts(model.routing_key):
                 raise ValueError(f"{self.consumes.name} is not bound to {model.routing_key}, which it handles")
+
+    def for_post(self, post: str) -> Role:
+        """Issuance's role when it runs for the consular post ``post``: that post's own queue."""
+        if self.service != "issuance":
+            raise ValueError(f"{self.service} does not run per consular post")
+        return replace(self, consumes=issuance_queue(post))
+
+
+# The AMQP header authorization events carry the issuing post in (copied from their data's ``post``).
+POST_HEADER = "post"
+
+
+def issuance_queue(post: str) -> ConsumerQueue:
+    """The queue of the consular post ``post``'s issuance: the authorization events whose header ``post`` names
+    it (routing, not filtering: another post's grant never reaches it). Its replicas share it."""
+    return ConsumerQueue(f"issuance.{post.lower()}.authorizations", ("visa.authorization.*",), ((POST_HEADER, post),))
 
 
 INTAKE = Role(
@@ -96,11 +125,12 @@ AUTHORIZATION = Role(
     handles=(RequestSubmitted, FunctionsEnded, VisaIssued),
 )
 # Only authorization events: the consulate issues nothing MRE has not authorized (and ignores the others,
-# e.g. AuthorizationNotRequired: a waiver issues nothing).
+# e.g. AuthorizationNotRequired: a waiver issues nothing). Each consular post's issuance consumes its own queue
+# (``ISSUANCE.for_post``); ``consumes`` here is the queue of the packaged default post, LIM (shared/posts.toml).
 ISSUANCE = Role(
     "issuance",
     publishes=(VisaIssued, VisaCancelled, VisaSuperseded),
-    consumes=ConsumerQueue("issuance.authorizations", ("visa.authorization.*",)),
+    consumes=issuance_queue("LIM"),
     handles=(AuthorizationGranted, AuthorizationRevoked),
 )
 
@@ -109,6 +139,15 @@ SERVICES = tuple(ROLES)
 PRODUCED_BY: dict[str, tuple[type[EventData], ...]] = {service: role.publishes for service, role in ROLES.items()}
 PRODUCERS = tuple(service for service, role in ROLES.items() if role.publishes)
 CONSUMERS = tuple(role.consumes for role in ROLES.values())
+
+
+def consumer_queues(posts: tuple[str, ...] | list[str]) -> tuple[ConsumerQueue, ...]:
+    """Every consumer queue when the consular posts are ``posts``: intake's, authorization's, one per post."""
+    return tuple(
+        queue
+        for role in ROLES.values()
+        for queue in ((issuance_queue(post) for post in posts) if role is ISSUANCE else (role.consumes,))
+    )
 
 
 def role(service: str) -> Role:
@@ -130,6 +169,17 @@ def producer_of(event_type: str) -> str | None:
 def consumers_of(routing_key: str) -> tuple[str, ...]:
     """The services whose queue an event published with ``routing_key`` reaches."""
     return tuple(service for service, role in ROLES.items() if role.consumes.accepts(routing_key))
+
+
+def routing_headers(event: Mapping) -> dict[str, str]:
+    """The AMQP headers an event (a CloudEvent as a dict) is published with: ``post``, the issuing post named by an
+    authorization event's data, by which ``visa.posts`` routes it to that post's issuance queue. Taken from the
+    signed data only; empty for any other event."""
+    data = event.get("data")
+    post = data.get("post") if isinstance(data, Mapping) else None
+    if isinstance(post, str) and producer_of(str(event.get("type"))) == AUTHORIZATION.service:
+        return {POST_HEADER: post}
+    return {}
 
 
 def source_of(service: str) -> str:

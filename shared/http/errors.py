@@ -269,6 +269,14 @@ async def validation_failed(request: Request, error: RequestValidationError) -> 
     )
 
 
+def field_refused(loc: tuple[str | int, ...], refusal: Exception) -> RequestValidationError:
+    """A 422 naming ``loc`` for a value only the service can judge (e.g. a post not in the configured list), worded
+    like a validator's refusal: raise it from a route."""
+    return RequestValidationError(
+        [{"type": "value_error", "loc": loc, "msg": f"Value error, {refusal}", "ctx": {"error": refusal}}]
+    )
+
+
 # Starlette's and FastAPI's own refusals (an unknown path, a wrong method, an unreadable body).
 STANDARD_DETAILS = frozenset(
     {

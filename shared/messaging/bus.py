@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import clock as clocks
 from shared.contracts import CONTENT_TYPE, EVENT_MODELS, Envelope, EventData, UnknownEventType
-from shared.contracts.registry import Role, owned_types, source_of
+from shared.contracts.registry import Role, owned_types, routing_headers, source_of
 from shared.db import Database
 from shared.observability import Observability, traceparent_now
 from shared.observability.logs import about_request, bind_request
@@ -124,20 +124,23 @@ class Bus:
 
     async def _publish(self, row) -> None:
         # Published in the trace of the request that staged it (its CloudEvent's traceparent), not the relay's.
-        parent = context_of(orjson.loads(row.body).get("traceparent"))
+        event = orjson.loads(row.body)
+        parent = context_of(event.get("traceparent"))
         token = otel_context.attach(parent) if parent is not None else None
         try:
-            await self._send(row)
+            await self._send(row, routing_headers(event))
         finally:
             if token is not None:
                 otel_context.detach(token)
         self.metrics.published.labels(self.service, row.event_type).inc()
 
-    async def _send(self, row) -> None:
+    async def _send(self, row, headers: dict[str, str] | None = None) -> None:
         await self.broker.publish(
             row.body,
             exchange=self.topology.events_passive,
             routing_key=row.routing_key,
+            # The issuing post of an authorization event, from its signed data: routes it to that post's queue.
+            headers=headers or None,
             mandatory=True,  # unroutable is an error (on_return_raises), not a silent success
             persist=True,
             message_id=row.event_id,

@@ -2,7 +2,8 @@
 permissions, exchanges, queues, the event log and bindings.
 
 ``render`` adapts the definitions to a vhost, a user-name prefix, a name prefix (``VISA_NAMESPACE``),
-a delivery limit, the event log's retention and passwords of one's own; ``import_definitions`` hands
+a delivery limit, the event log's retention, passwords of one's own and the configured consular posts (one
+issuance queue each, added when the file lacks it: shared/posts.py); ``import_definitions`` hands
 the result to ``rabbitmqctl import_definitions`` (an administrator's right, once per broker).
 """
 
@@ -16,10 +17,11 @@ import re
 import shlex
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from shared.contracts.registry import SERVICES
+from shared.contracts.registry import SERVICES, issuance_queue
 
 DEFINITIONS = Path(__file__).resolve().parents[2] / "deploy" / "rabbitmq" / "definitions.json"
 DEFINITIONS_VHOST = "visa"
@@ -31,6 +33,57 @@ def load_definitions(path: Path = DEFINITIONS) -> dict[str, Any]:
         return json.loads(path.read_text())
     except FileNotFoundError:
         raise FileNotFoundError(f"no broker definitions at {path} (set --definitions)") from None
+
+
+def post_entries(post: str, definitions: dict[str, Any]) -> tuple[list[dict], list[dict]]:
+    """The queues and bindings of the consular post ``post``'s issuance, in the definitions' own form: its quorum
+    queue (arguments as every consumer queue's in ``definitions``), bound to ``visa.posts`` by the header
+    ``post``, and its dead-letter queue."""
+    consumer = issuance_queue(post)
+    vhost = definitions["vhosts"][0]["name"] if definitions.get("vhosts") else DEFINITIONS_VHOST
+    delivery_limit = next(
+        (q["arguments"]["x-delivery-limit"] for q in definitions["queues"] if "x-delivery-limit" in q["arguments"]), 5
+    )
+    queue = {
+        "name": consumer.name,
+        "vhost": vhost,
+        "durable": True,
+        "auto_delete": False,
+        "arguments": {
+            "x-queue-type": "quorum",
+            "x-dead-letter-exchange": "visa.dead-letter",
+            "x-dead-letter-routing-key": consumer.name,
+            "x-delivery-limit": delivery_limit,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        },
+    }
+    dlq = {
+        "name": consumer.name + ".dlq",
+        "vhost": vhost,
+        "durable": True,
+        "auto_delete": False,
+        "arguments": {"x-queue-type": "quorum"},
+    }
+    bindings = [
+        {
+            "source": "visa.posts",
+            "vhost": vhost,
+            "destination": consumer.name,
+            "destination_type": "queue",
+            "routing_key": "",
+            "arguments": {"x-match": "all", **dict(consumer.headers)},
+        },
+        {
+            "source": "visa.dead-letter",
+            "vhost": vhost,
+            "destination": dlq["name"],
+            "destination_type": "queue",
+            "routing_key": consumer.name,
+            "arguments": {},
+        },
+    ]
+    return [queue, dlq], bindings
 
 
 def _prefixed_pattern(pattern: str, namespace: str) -> str:
@@ -50,10 +103,18 @@ def render(
     event_log_max_age: str | None = None,
     event_log_max_bytes: int | None = None,
     password_hashes: dict[str, str] | None = None,
+    posts: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The definitions for ``vhost``, with ``user_prefix`` before each user and ``namespace`` before each
-    exchange and queue name (``password_hashes`` by unprefixed user name replace the file's)."""
+    exchange and queue name (``password_hashes`` by unprefixed user name replace the file's), and the queue of
+    each consular post in ``posts`` the file lacks (``post_entries``)."""
     source = copy.deepcopy(definitions)
+    known = {queue["name"] for queue in source["queues"]}
+    for post in posts:
+        if issuance_queue(post).name not in known:
+            queues, bindings = post_entries(post, source)
+            source["queues"] += queues
+            source["bindings"] += bindings
     ns = namespace.__add__
     out: dict[str, Any] = {}
     out["vhosts"] = [vhost_entry | {"name": vhost} for vhost_entry in source.get("vhosts", [])]

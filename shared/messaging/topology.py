@@ -3,7 +3,9 @@
 One durable topic exchange carries every event. Each consumer owns one quorum queue named
 ``<service>.<purpose>``, dead-lettered after ``delivery_limit`` deliveries into ``<queue>.dlq``
 through the ``visa.dead-letter`` exchange. The stream ``visa.event-log``, bound with ``#``, keeps every
-event in publish order for auditors and integrators who start from history.
+event in publish order for auditors and integrators who start from history. Each consular post's issuance queue
+is bound to the headers exchange ``visa.posts`` (fed by ``visa.events`` with the authorization routing keys) by
+the AMQP header ``post``: a post receives the authorizations of its own post only.
 
 An administrator provisions all of it (``visa broker setup``, from ``deploy/rabbitmq/definitions.json``;
 tests with ``Topology.declare``); the services only check that it exists (passive declarations), so
@@ -26,6 +28,7 @@ __all__ = [
     "EVENT_LOG",
     "INTAKE_STATUS",
     "ISSUANCE_AUTHORIZATIONS",
+    "POSTS_EXCHANGE",
     "ConsumerQueue",
     "Topology",
 ]
@@ -33,6 +36,9 @@ __all__ = [
 EVENTS_EXCHANGE = "visa.events"
 DEAD_LETTER_EXCHANGE = "visa.dead-letter"
 EVENT_LOG = "visa.event-log"
+# The headers exchange that routes authorization events to the issuing post's queue by their AMQP header ``post``:
+# fed by ``visa.events`` (an exchange-to-exchange binding), each post's queue bound with ``x-match: all``.
+POSTS_EXCHANGE = "visa.posts"
 
 
 # Each service's queue, from the one registry of who publishes and consumes what.
@@ -75,6 +81,15 @@ class Topology:
         return RabbitQueue(self.name(EVENT_LOG), queue_type=QueueType.STREAM, durable=True, arguments=arguments)
 
     @property
+    def posts(self) -> RabbitExchange:
+        return RabbitExchange(self.name(POSTS_EXCHANGE), type=ExchangeType.HEADERS, durable=True)
+
+    @staticmethod
+    def header_arguments(consumer: ConsumerQueue) -> dict[str, str]:
+        """The arguments binding ``consumer``'s queue to the posts exchange: all its headers must match."""
+        return {"x-match": "all", **dict(consumer.headers)}
+
+    @property
     def dead_letter(self) -> RabbitExchange:
         return RabbitExchange(self.name(DEAD_LETTER_EXCHANGE), type=ExchangeType.DIRECT, durable=True)
 
@@ -107,7 +122,13 @@ class Topology:
             await log.bind(events, routing_key="#")
         for consumer in consumers:
             queue = await broker.declare_queue(self.queue(consumer))
-            for key in consumer.bindings:
-                await queue.bind(events, routing_key=key)
+            if consumer.headers:
+                posts = await broker.declare_exchange(self.posts)
+                for key in consumer.bindings:
+                    await posts.bind(events, routing_key=key)
+                await queue.bind(posts, arguments=self.header_arguments(consumer))
+            else:
+                for key in consumer.bindings:
+                    await queue.bind(events, routing_key=key)
             dlq = await broker.declare_queue(self.dead_letter_queue(consumer))
             await dlq.bind(dead_letter, routing_key=queue.name)

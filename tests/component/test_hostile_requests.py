@@ -180,8 +180,9 @@ async def test_a_request_that_overflowed_the_validity_is_denied_at_once_and_the_
     [decision] = await authorization.outbox()
     assert decision.type == AuthorizationDenied.event_type  # not left to an officer, even under review
     assert not await authorization.outbox(ReviewStarted.routing_key)
-    [reason] = decision.data["decisions"][0]["reasons"]
-    assert reason.startswith("implausible-request: ")
+    assert decision.data["decisions"][0]["reasons"] == ["implausible-request"]  # a code, never a sentence
+    [finding] = decision.data["decisions"][0]["findings"]
+    reason = f"implausible-request: {finding['params']['fields']}"
     assert "intended_arrival" in reason and "principal.passport.expires_on" in reason
     assert decision.data["decisions"][0]["valid_until"] is None
 

@@ -149,3 +149,54 @@ async def test_an_unknown_route_is_refused_in_either_language(intake):
     spanish, english = await both(intake, "GET", "/v1/nowhere")
     assert spanish.status_code == 404
     assert (spanish.json(), english.json()) == ({"detail": "No encontrado"}, {"detail": "Not Found"})
+
+
+# --- the reasons of a decision: codes in the events, sentences in the reader's language ------------------------
+
+
+@pytest.mark.parametrize("policy", ["review"])
+async def test_a_requests_reasons_read_the_same_in_english_and_spanish(system, sponsor, officer):
+    body = visa_request()
+    body["family"][0] |= {"nationality": "PER"}  # a Peruvian spouse: the rule peruvian-national
+    request_id = await system.submit(sponsor, body)
+    await system.settle()
+    grant = await system.authorization.http.post(f"/v1/cases/{request_id}/grant", headers=officer)
+    assert grant.status_code == 200, grant.text
+    [decided] = [e for e in await system.settle() if e.type.endswith("authorization.granted.v1")]
+    [denied] = [d for d in decided.data["decisions"] if d["decision"] == "DENIED"]
+
+    # On the wire: the rule's code and its parameters, never a sentence.
+    assert denied["reasons"] == ["peruvian-national"]
+    assert [(f["rule"], f["message"], sorted(f["params"])) for f in denied["findings"]] == [
+        ("peruvian-national", "peruvian-national", ["who"])
+    ]
+    spanish, english = await both(system.intake, "GET", f"/v1/requests/{request_id}", headers=sponsor)
+    [es] = [a["reasons"] for a in spanish.json()["applicants"] if a["status"] == "DENIED"]
+    [en] = [a["reasons"] for a in english.json()["applicants"] if a["status"] == "DENIED"]
+    who = denied["findings"][0]["params"]["who"]
+    assert en == [
+        f"peruvian-national: {who} is a Peruvian national: the Directorate's statuses are granted to foreigners "
+        "only, and a Peruvian enters Peru as a national."
+    ]
+    assert es == [
+        f"peruvian-national: {who} es de nacionalidad peruana: las calidades de la Dirección se otorgan solo a "
+        "personas extranjeras, y un peruano ingresa al Perú como nacional."
+    ]
+    # The officer reads the case's findings in either language too; labels inside a message are translated.
+    case_es, case_en = await both(system.authorization, "GET", f"/v1/cases/{request_id}", headers=officer)
+    assert any("nacionalidad peruana" in r for r in sum(case_es.json()["violations"].values(), []))
+    assert any("Peruvian national" in r for r in sum(case_en.json()["violations"].values(), []))
+
+
+@pytest.mark.parametrize("policy", ["review"])
+async def test_labels_inside_a_reason_are_worded_in_the_readers_language(system, sponsor, officer):
+    body = visa_request()
+    body["family"][0]["passport"] |= {"type": "OFFICIAL"}  # diplomatic resident: each family member needs one
+    request_id = await system.submit(sponsor, body)
+    await system.settle()
+    spanish, english = await both(system.authorization, "GET", f"/v1/cases/{request_id}", headers=officer)
+    es = [r for r in sum(spanish.json()["violations"].values(), []) if r.startswith("diplomatic-passport-required")]
+    en = [r for r in sum(english.json()["violations"].values(), []) if r.startswith("diplomatic-passport-required")]
+    assert len(es) == len(en) == 1
+    assert en[0].endswith("holds an official passport.")
+    assert es[0].endswith("es titular de un pasaporte oficial.")

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from shared.db import Database
 from shared.messaging.outbox import outbox
 from tests.support.broker import listen
-from tests.support.requests import example_request
+from tests.support.requests import example_request, passport, spouse, visa_request
 from tests.support.system import eventually
 
 GRANTED, DENIED = "pe.gob.rree.visa.authorization.granted.v1", "pe.gob.rree.visa.authorization.denied.v1"
@@ -80,3 +80,57 @@ async def test_a_case_one_officer_took_is_granted_by_that_officer_only(system, b
 
             view = await eventually(issued_at_intake)
             assert [a["status"] for a in view["applicants"]] == ["ISSUED", "ISSUED"]
+
+
+@pytest.mark.parametrize("policy", ["review"])
+async def test_an_officer_denying_the_principal_denies_the_whole_family_and_no_visa_is_issued(system, broker):
+    family = [
+        spouse(),
+        spouse(relationship="CHILD", given_names="ERIK", date_of_birth="2012-05-01", passport=passport("D2223334")),
+    ]
+    async with listen(broker.admin, "", "visa.#") as listener:
+        await system.start()
+        sponsor = {
+            "Authorization": f"Bearer {system.new_key('sponsors', 'add', '--kind', 'government', '--name', 'Embassy of Sweden')}"
+        }
+        rosa = {"Authorization": f"Bearer {system.new_key('officers', 'add', '--name', 'Rosa Quispe')}"}
+        async with (
+            httpx.AsyncClient(base_url=system.services["intake"].url, headers=sponsor) as intake,
+            httpx.AsyncClient(base_url=system.services["authorization"].url, headers=rosa) as mre,
+        ):
+            answer = await intake.post("/v1/requests", json=visa_request(family=family))
+            assert answer.status_code == 202, answer.text
+            request_id = answer.json()["request_id"]
+            await listener.wait_for(lambda events: any(e["type"].endswith("review_started.v1") for e in events))
+            principal_id = (await mre.get(f"/v1/cases/{request_id}")).json()["submission"]["principal"]["person_id"]
+
+            granted = await mre.post(
+                f"/v1/cases/{request_id}/grant", json={"deny": {principal_id: "posting not confirmed by the embassy"}}
+            )
+            assert granted.status_code == 200, granted.text
+            assert granted.json()["state"] == "DENIED"
+
+            async def denied_at_intake(language: str):
+                view = (await intake.get(f"/v1/requests/{request_id}", headers={"Accept-Language": language})).json()
+                return view if view["status"] == "DENIED" else None
+
+            english = await eventually(lambda: denied_at_intake("en"))
+            spanish = await eventually(lambda: denied_at_intake("es"))
+
+        [decision] = [e for e in listener.events if e["type"] in (GRANTED, DENIED)]
+        assert decision["type"] == DENIED
+        assert [d["reasons"] for d in decision["data"]["decisions"]] == [
+            ["officer: posting not confirmed by the embassy"],
+            ["principal-denied"],
+            ["principal-denied"],
+        ]
+        assert not [e for e in listener.events if e["type"] == "pe.gob.rree.visa.issued.v1"]
+    assert [a["status"] for a in english["applicants"]] == ["DENIED"] * 3
+    for applicant in english["applicants"][1:]:
+        [reason] = applicant["reasons"]
+        assert reason.startswith("principal-denied: The status of") and reason.endswith(
+            "posting not confirmed by the embassy"
+        )
+    for applicant in spanish["applicants"][1:]:
+        [reason] = applicant["reasons"]
+        assert reason.startswith("principal-denied: La calidad de") and "a quien un funcionario denegó" in reason

@@ -20,6 +20,8 @@ from tests.support.keys import sign_as
 
 GRANTED = "visa.authorization.granted"
 REVOKED = "visa.authorization.revoked"
+POST = "LIM"  # the issuance under test runs for the default post
+QUEUE = "issuance.lim.authorizations"
 
 
 async def publish(url: str, event: dict, routing_key: str, exchange: str = "visa.events") -> None:
@@ -28,7 +30,11 @@ async def publish(url: str, event: dict, routing_key: str, exchange: str = "visa
         channel = await connection.channel(publisher_confirms=True)
         target = channel.default_exchange if exchange == "" else await channel.get_exchange(exchange, ensure=False)
         await target.publish(
-            aio_pika.Message(json.dumps(event).encode(), message_id=event["id"], delivery_mode=2),
+            # The header that routes to a post's queue: anyone with the broker user's rights can set it; what the
+            # consulate trusts is the signed data.
+            aio_pika.Message(
+                json.dumps(event).encode(), message_id=event["id"], delivery_mode=2, headers={"post": POST}
+            ),
             routing_key=routing_key,
         )
 
@@ -38,7 +44,7 @@ async def dead_letter(admin_url: str, event_id: str) -> aio_pika.abc.AbstractInc
     connection = await aio_pika.connect(admin_url)
     async with connection:
         channel = await connection.channel()
-        queue = await channel.get_queue("issuance.authorizations.dlq")
+        queue = await channel.get_queue(QUEUE + ".dlq")
         async with asyncio.timeout(30), queue.iterator() as messages:
             async for message in messages:
                 await message.ack()
@@ -112,7 +118,7 @@ async def test_a_forged_revocation_cancels_nothing(issuance, broker, signing_key
 
 @pytest.mark.parametrize(
     ("exchange", "routing_key"),
-    [("visa.events", GRANTED), ("visa.dead-letter", "issuance.authorizations"), ("", "issuance.authorizations")],
+    [("visa.events", GRANTED), ("visa.dead-letter", QUEUE), ("", QUEUE)],
     ids=["events exchange", "dead-letter exchange", "default exchange"],
 )
 async def test_intakes_broker_user_cannot_publish_a_grant_at_all(broker, signing_keys, exchange, routing_key):

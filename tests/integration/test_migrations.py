@@ -47,7 +47,7 @@ DIALECTS = ("sqlite", "postgresql")
 # Each history's revisions, newest first: its head, then down to 0001.
 HISTORIES = {
     "intake": ["0004", "0003", "0002", FIRST],
-    "authorization": ["0004", "0003", "0002", FIRST],
+    "authorization": ["0005", "0004", "0003", "0002", FIRST],
     "issuance": ["0004", "0003", "0002", FIRST],
 }
 HEADS = {service: history[0] for service, history in HISTORIES.items()}
@@ -377,6 +377,7 @@ AFTER_0002 = {
         ("add_index", "ix_cases_sponsor_id"),
         ("add_index", "ix_cases_assigned_to"),
         ("add_column", "cases.revocations"),  # 0004: each revocation, whole or per person
+        ("add_column", "cases.post"),  # 0005: the consular post that issues the case's visas
     },
     "issuance": {  # 0003: a renewal's visa supersedes the old one; 0004: consular staff, who print stickers
         ("add_column", "visas.superseded_at"),

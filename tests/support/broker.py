@@ -15,6 +15,7 @@ from shared.messaging.topology import (
     DEAD_LETTER_EXCHANGE,
     EVENT_LOG,
     EVENTS_EXCHANGE,
+    POSTS_EXCHANGE,
     ConsumerQueue,
     Topology,
 )
@@ -36,7 +37,7 @@ async def delete_namespace(amqp_url: str, prefix: str) -> None:
         for name in [name for consumer in CONSUMERS for name in (consumer.name, consumer.name + ".dlq")] + [EVENT_LOG]:
             channel = await connection.channel()
             await channel.queue_delete(prefix + name)
-        for exchange in (EVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE):
+        for exchange in (EVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE, POSTS_EXCHANGE):
             channel = await connection.channel()
             await channel.exchange_delete(prefix + exchange)
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from unittest import mock
 
 import httpx
+import orjson
 from fastapi import FastAPI
 from faststream.rabbit import TestRabbitBroker
 from faststream.rabbit.message import RabbitMessage
@@ -30,6 +31,7 @@ from services.issuance.app import build as build_issuance
 from services.issuance.settings import IssuanceSettings
 from shared.accounts import key_hash, new_key
 from shared.contracts import CONTENT_TYPE, Envelope
+from shared.contracts.registry import routing_headers
 from shared.messaging import Bus, ConsumerQueue
 from shared.messaging.outbox import now, outbox
 from tests.support.requests import visa_request
@@ -140,7 +142,8 @@ async def pump(source: Service, *targets: Service) -> list[Envelope]:
     for row in [row for row in await source.outbox_rows() if row.published_at is None]:
         for target in targets:
             for consumer in target.bus.consumers:
-                if consumer.accepts(row.routing_key):
+                # As visa.events and visa.posts route: by routing key, and by the post header of its data.
+                if consumer.receives(row.routing_key, routing_headers(orjson.loads(row.body))):
                     settled = await target.deliver(row.body, consumer)
                     assert settled == "ack", f"{consumer.name} settled {row.event_type} with {settled}"
         async with source.app.state.db.transaction() as session:
@@ -158,6 +161,8 @@ class System:
     intake: Service
     authorization: Service
     issuance: Service
+    # The issuances of other consular posts than ``issuance``'s, each its own database (``add_post``).
+    posts: list[Service] = field(default_factory=list)
 
     async def submit(self, headers: dict[str, str], body: dict | None = None) -> str:
         response = await self.intake.http.post("/v1/requests", json=body or visa_request(), headers=headers)
@@ -171,12 +176,12 @@ class System:
 
     async def settle(self) -> list[Envelope]:
         """Pump every outbox to every other service until no event is left to move."""
-        intake, authorization, issuance = self.intake, self.authorization, self.issuance
+        intake, authorization, issuances = self.intake, self.authorization, (self.issuance, *self.posts)
         moved: list[Envelope] = []
         while batch := [
-            *await pump(intake, authorization, issuance),
-            *await pump(authorization, intake, issuance),
-            *await pump(issuance, intake, authorization),
+            *await pump(intake, authorization, *issuances),
+            *await pump(authorization, intake, *issuances),
+            *[event for issuance in issuances for event in await pump(issuance, intake, authorization)],
         ]:
             moved += batch
         return moved

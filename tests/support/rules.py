@@ -16,6 +16,7 @@ from shared.contracts import (
     Passport,
     PassportType,
     Person,
+    PersonDecision,
     Relationship,
     RequestSubmitted,
     Sex,
@@ -103,3 +104,8 @@ def request(
         family=(relative(),) if family is None else tuple(family),
         submitted_at=dt.datetime(2025, 3, 3, 9, 30, tzinfo=dt.UTC),
     )
+
+
+def worded(decision: PersonDecision, language: str = "en") -> tuple[str, ...]:
+    """A decision's reasons as a reader sees them: each finding worded (``"rule: sentence"``) in ``language``."""
+    return tuple(finding.render(language) for finding in decision.findings)

@@ -110,6 +110,22 @@ class System:
             running.services[service] = ServiceProcess(service, env, workdir / f"{service}.log", access.urls[service])
         return running
 
+    def add_post(self, post: str, *, database: str, broker_url: str | None = None) -> ServiceProcess:
+        """A second issuance, for the consular post ``post`` (``ISSUANCE_POST``): its own database and port, the
+        same broker user as the first; started with the others. Its key in ``services``: ``issuance-<post>``."""
+        env = self.env | {
+            "ISSUANCE_POST": post,
+            "ISSUANCE_PORT": str(free_port()),
+            "ISSUANCE_DATABASE_URL": database,
+        }
+        first = self.services["issuance"]
+        key = f"issuance-{post.lower()}"
+        process = ServiceProcess(
+            "issuance", env, first.log_path.with_name(f"{key}.log"), broker_url or first.broker_url
+        )
+        self.services[key] = process
+        return process
+
     def cli(self, *args: str) -> str:
         result = subprocess.run(
             [sys.executable, "-m", "services.cli", *args],

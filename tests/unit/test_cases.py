@@ -14,6 +14,7 @@ from services.authorization.cases import (
     holder_after_decision,
     holder_after_release,
     holder_after_take,
+    in_force,
     may_act,
     outcome,
     revocation,
@@ -21,7 +22,7 @@ from services.authorization.cases import (
 )
 from services.authorization.rules import assess
 from shared.contracts import AuthorizationDenied, AuthorizationGranted, Decision, RenewedVisa
-from tests.support.rules import TODAY, request
+from tests.support.rules import TODAY, request, worded
 
 
 @pytest.mark.parametrize(
@@ -73,10 +74,12 @@ def test_an_officer_who_denies_the_principal_denies_the_family_with_that_reason(
     decisions = decide(submitted, assess(submitted, today=TODAY), officer_denials={"p0": "posting not confirmed"})
     assert [d.decision for d in decisions] == [Decision.DENIED, Decision.DENIED]
     assert decisions[0].reasons == ("officer: posting not confirmed",)
-    assert decisions[1].reasons == (
+    assert decisions[1].reasons == ("principal-denied",)  # the code; the words are the reader's to choose
+    assert worded(decisions[1]) == (
         "principal-denied: The status of p1 derives from the principal, p0, whom an officer denied: "
         "posting not confirmed",
     )
+    assert worded(decisions[0]) == ("officer: posting not confirmed",)
     assert decisions[1].valid_until is None
     assert outcome(decisions) is AuthorizationDenied
 
@@ -204,3 +207,35 @@ def test_a_renewal_grant_names_the_visa_each_person_renews():
         p.person_id: ("PE0000001" if p.person_id == principal else None) for p in renewal.people
     }
     assert all(d.renews is None for d in decide(submitted, assess(submitted, today=TODAY)))
+
+
+# --- dependants joining an authorization ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "granted", "revoked", "expected"),
+    [
+        (CaseState.GRANTED, ("p0", "p1"), (), True),
+        (CaseState.GRANTED, ("p0", "p1"), ("p0",), False),  # revoked since
+        (CaseState.GRANTED, ("p1",), (), False),  # the principal was denied, the spouse granted
+        (CaseState.REVOKED, ("p0",), ("p0",), False),
+        (CaseState.PENDING, (), (), False),
+        (CaseState.DENIED, (), (), False),
+    ],
+)
+def test_whether_the_principals_authorization_is_in_force(state, granted, revoked, expected):
+    assert in_force(state, "p0", granted, revoked) is expected
+
+
+def test_dependants_joining_are_decided_alone_and_only_while_the_principal_holds_an_authorization():
+    joining = request().model_copy(update={"joins": "r-0"})
+    decisions = decide(joining, assess(joining, today=TODAY))
+    assert [d.person_id for d in decisions] == [p.person_id for p in joining.family]
+    assert all(d.decision is Decision.GRANTED for d in decisions)
+
+    refused = assess(joining, today=TODAY, principal_authorized=False)
+    assert refused.for_person(joining.principal.person_id).eligible  # judged, but not decided again
+    assert [v.rule for v in refused.for_person(joining.family[0].person_id).violations] == ["principal-not-authorized"]
+    assert [d.decision for d in decide(joining, refused)] == [Decision.DENIED]
+    # The flag means nothing for an ordinary request.
+    assert assess(request(), today=TODAY, principal_authorized=False).people == assess(request(), today=TODAY).people

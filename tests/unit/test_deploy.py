@@ -24,13 +24,15 @@ from services.intake.app import build as build_intake
 from services.intake.settings import IntakeSettings
 from services.issuance.app import build as build_issuance
 from services.issuance.settings import IssuanceSettings
+from shared import posts
 from shared.contracts import EVENT_MODELS
-from shared.contracts.registry import PRODUCED_BY, PRODUCERS, ROLES, owned_types
+from shared.contracts.registry import PRODUCED_BY, PRODUCERS, ROLES, consumer_queues, issuance_queue, owned_types
 from shared.messaging import provisioning
 from shared.messaging.topology import (
     DEAD_LETTER_EXCHANGE,
     EVENT_LOG,
     EVENTS_EXCHANGE,
+    POSTS_EXCHANGE,
     ConsumerQueue,
     Topology,
 )
@@ -47,9 +49,12 @@ TOPOLOGY = Topology(namespace="", delivery_limit=DELIVERY_LIMIT)
 SERVICES = tuple(ROLES)
 AUDITOR = "auditor"
 SETTINGS = {"intake": IntakeSettings, "authorization": AuthorizationSettings, "issuance": IssuanceSettings}
-# Who consumes what into which queue, from the one registry (shared/contracts/registry.py).
+# Who consumes what into which queue, from the one registry (shared/contracts/registry.py): one issuance queue per
+# consular post of the packaged list (shared/posts.toml), which deploy/ provisions.
+POSTS = posts.load()
+QUEUES = consumer_queues(POSTS.codes)
 CONSUMERS = {service: role.consumes for service, role in ROLES.items()}
-EXCHANGES = (EVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE)
+EXCHANGES = (EVENTS_EXCHANGE, DEAD_LETTER_EXCHANGE, POSTS_EXCHANGE)
 # The development passwords documented in deploy/README.md.
 BROKER_PASSWORDS = {
     "intake": "intake-dev",
@@ -150,8 +155,9 @@ def load_settings(service: str, env: dict[str, str]) -> CommonSettings:
 
 
 def own_names(service: str) -> set[str]:
-    consumer = CONSUMERS[service]
-    return {consumer.name, consumer.name + ".dlq"}
+    return {
+        name for queue in QUEUES if queue.name.startswith(service + ".") for name in (queue.name, queue.name + ".dlq")
+    }
 
 
 def foreign_names(service: str) -> set[str]:
@@ -181,6 +187,13 @@ def test_the_consumer_queues_are_the_ones_the_services_subscribe():
         settings = SETTINGS[service](_env_file=None, **{f"{service}_database_url": "sqlite+aiosqlite:///:memory:"})
         app = builders[service](settings)
         assert app.state.bus.consumers == [consumer]
+    # Issuance runs for one consular post (ISSUANCE_POST), and consumes that post's own queue.
+    for post in POSTS.codes:
+        settings = IssuanceSettings(
+            _env_file=None, issuance_database_url="sqlite+aiosqlite:///:memory:", issuance_post=post
+        )
+        assert build_issuance(settings).state.bus.consumers == [issuance_queue(post)]
+        assert issuance_queue(post) in QUEUES
 
 
 def test_the_services_declare_nothing_they_only_check_it_exists():
@@ -188,7 +201,7 @@ def test_the_services_declare_nothing_they_only_check_it_exists():
     assert TOPOLOGY.events_passive.declare is False
     assert TOPOLOGY.events_passive.name == TOPOLOGY.events.name
     assert TOPOLOGY.events_passive.type == TOPOLOGY.events.type
-    for consumer in CONSUMERS.values():
+    for consumer in QUEUES:
         consumed = TOPOLOGY.consumed(consumer)
         assert consumed.declare is False
         assert consumed.name == TOPOLOGY.queue(consumer).name == consumer.name
@@ -198,7 +211,7 @@ def test_vhost_and_exchanges_match_the_topology():
     assert [v["name"] for v in definitions()["vhosts"]] == [VHOST]
     exchanges = {x["name"]: x for x in definitions()["exchanges"]}
     assert set(exchanges) == set(EXCHANGES)
-    for declared in (TOPOLOGY.events, TOPOLOGY.dead_letter):
+    for declared in (TOPOLOGY.events, TOPOLOGY.dead_letter, TOPOLOGY.posts):
         exchange = exchanges[declared.name]
         assert exchange["vhost"] == VHOST
         assert exchange["type"] == declared.type.value
@@ -209,7 +222,7 @@ def test_vhost_and_exchanges_match_the_topology():
         assert exchange["arguments"] == (declared.arguments or {})
 
 
-@pytest.mark.parametrize("consumer", CONSUMERS.values(), ids=lambda c: c.name)
+@pytest.mark.parametrize("consumer", QUEUES, ids=lambda c: c.name)
 def test_consumer_queue_has_exactly_the_arguments_the_services_declare(consumer: ConsumerQueue):
     expected = TOPOLOGY.queue(consumer)
     declared = queue(consumer.name)
@@ -222,7 +235,7 @@ def test_consumer_queue_has_exactly_the_arguments_the_services_declare(consumer:
     assert declared["auto_delete"] is expected.auto_delete is False
 
 
-@pytest.mark.parametrize("consumer", CONSUMERS.values(), ids=lambda c: c.name)
+@pytest.mark.parametrize("consumer", QUEUES, ids=lambda c: c.name)
 def test_dead_letter_queue_exists_and_is_bound(consumer: ConsumerQueue):
     expected = TOPOLOGY.dead_letter_queue(consumer)
     dlq = queue(expected.name)
@@ -240,17 +253,38 @@ def test_dead_letter_queue_exists_and_is_bound(consumer: ConsumerQueue):
     } in definitions()["bindings"]
 
 
-@pytest.mark.parametrize("consumer", CONSUMERS.values(), ids=lambda c: c.name)
+@pytest.mark.parametrize("consumer", QUEUES, ids=lambda c: c.name)
 def test_every_routing_key_binding_exists(consumer: ConsumerQueue):
     for key in consumer.bindings:
+        # A post's queue: visa.events feeds visa.posts with its keys, and the queue is bound there by its headers.
+        target, kind = (POSTS_EXCHANGE, "exchange") if consumer.headers else (consumer.name, "queue")
         assert {
             "source": EVENTS_EXCHANGE,
             "vhost": VHOST,
-            "destination": consumer.name,
-            "destination_type": "queue",
+            "destination": target,
+            "destination_type": kind,
             "routing_key": key,
             "arguments": {},
         } in definitions()["bindings"]
+    if consumer.headers:
+        assert {
+            "source": POSTS_EXCHANGE,
+            "vhost": VHOST,
+            "destination": consumer.name,
+            "destination_type": "queue",
+            "routing_key": "",
+            "arguments": TOPOLOGY.header_arguments(consumer),
+        } in definitions()["bindings"]
+
+
+def test_each_post_receives_only_its_own_authorizations():
+    # Routing, not filtering: a grant published with the header of post A reaches A's queue and no other.
+    for post in POSTS.codes:
+        for other in POSTS.codes:
+            reached = issuance_queue(other).receives("visa.authorization.granted", {"post": post})
+            assert reached is (post == other), (post, other)
+        assert not issuance_queue(post).receives("visa.authorization.granted", {})  # no post: no issuance
+        assert not issuance_queue(post).receives("visa.issued", {"post": post})
 
 
 def test_event_log_is_a_stream_of_every_event_kept_by_default():
@@ -282,21 +316,43 @@ def test_broker_setup_provisions_what_the_topology_declares():
     queues = {q["name"]: q["arguments"] for q in rendered["queues"]}
     assert queues[EVENT_LOG] == topology.event_log.arguments
     assert queues[EVENT_LOG] == {"x-queue-type": "stream", "x-max-age": "10Y", "x-max-length-bytes": 50_000_000_000}
-    for consumer in CONSUMERS.values():
+    for consumer in QUEUES:
         assert queues[consumer.name] == topology.queue(consumer).arguments
         assert queues[consumer.name + ".dlq"] == topology.dead_letter_queue(consumer).arguments
-    # And the file as it is, rendered with the defaults, is the file.
-    plain = provisioning.render(definitions(), delivery_limit=DELIVERY_LIMIT)
-    for key in ("users", "permissions", "topic_permissions", "exchanges", "queues", "bindings"):
-        assert plain[key] == definitions()[key], key
+    # And the file as it is, rendered with the defaults (and its own posts), is the file.
+    for configured in ((), POSTS.codes):
+        plain = provisioning.render(definitions(), delivery_limit=DELIVERY_LIMIT, posts=configured)
+        for key in ("users", "permissions", "topic_permissions", "exchanges", "queues", "bindings"):
+            assert plain[key] == definitions()[key], key
+
+
+def test_broker_setup_declares_a_queue_for_a_post_added_to_the_list():
+    # A post the file does not know gets what the file gives the others: its queue, bound by its header, and a DLQ.
+    new = issuance_queue("CUZ")
+    rendered = provisioning.render(definitions(), delivery_limit=7, namespace="ns.", posts=(*POSTS.codes, "CUZ"))
+    topology = Topology(namespace="ns.", delivery_limit=7)
+    queues = {q["name"]: q for q in rendered["queues"]}
+    assert queues["ns." + new.name]["arguments"] == topology.queue(new).arguments
+    assert queues["ns." + new.name + ".dlq"]["arguments"] == topology.dead_letter_queue(new).arguments
+    bindings = {
+        (b["source"], b["destination"], b["routing_key"], json.dumps(b["arguments"])) for b in rendered["bindings"]
+    }
+    assert ("ns.visa.posts", "ns." + new.name, "", json.dumps(topology.header_arguments(new))) in bindings
+    assert ("ns.visa.dead-letter", "ns." + new.name + ".dlq", "ns." + new.name, "{}") in bindings
+    assert len(rendered["queues"]) == len(definitions()["queues"]) + 2
+    # The issuance user reads it (its own name space), as it reads every post's queue.
+    read = permissions("issuance")["read"]
+    assert rabbit_matches(read, new.name) and rabbit_matches(read, new.name + ".dlq")
 
 
 def test_nothing_is_declared_that_the_topology_does_not_know():
     expected_queues = {name for service in SERVICES for name in own_names(service)} | {TOPOLOGY.event_log.name}
     assert {q["name"] for q in definitions()["queues"]} == expected_queues
     expected_bindings = (
-        {(EVENTS_EXCHANGE, c.name, key) for c in CONSUMERS.values() for key in c.bindings}
-        | {(DEAD_LETTER_EXCHANGE, c.name + ".dlq", c.name) for c in CONSUMERS.values()}
+        {(EVENTS_EXCHANGE, c.name, key) for c in QUEUES if not c.headers for key in c.bindings}
+        | {(EVENTS_EXCHANGE, POSTS_EXCHANGE, key) for c in QUEUES if c.headers for key in c.bindings}
+        | {(POSTS_EXCHANGE, c.name, "") for c in QUEUES if c.headers}
+        | {(DEAD_LETTER_EXCHANGE, c.name + ".dlq", c.name) for c in QUEUES}
         | {(EVENTS_EXCHANGE, TOPOLOGY.event_log.name, "#")}
     )
     declared = {(b["source"], b["destination"], b["routing_key"]) for b in definitions()["bindings"]}
@@ -410,7 +466,7 @@ def test_topic_permissions_let_a_service_bind_nothing(service: str):
     # The bindings are provisioned; a service binding its queue to more keys (or to #) would read more.
     read = topic_permissions(service)["read"]
     assert read == "^$"
-    for key in {key for c in CONSUMERS.values() for key in c.bindings} | {"#", "visa.#", "*.*.*", "visa.*"}:
+    for key in {key for c in QUEUES for key in c.bindings} | {"#", "visa.#", "*.*.*", "visa.*"}:
         assert not rabbit_matches(read, key), (service, key)
 
 

@@ -24,6 +24,7 @@ from shared.contracts import (
 from shared.contracts.people import Plausibility, add_days, add_years, existing_country_code
 from shared.mrz import transliterate
 from shared.treaties.model import load_bundled
+from tests.support.rules import worded
 
 TODAY = dt.date(2026, 11, 30)
 SUBMITTED = dt.datetime(2026, 11, 30, 10, 0, tzinfo=dt.UTC)
@@ -140,7 +141,8 @@ def test_the_jam_is_denied_as_implausible_naming_its_fields():
     decisions = decide(jam, assess(jam, today=TODAY))
 
     assert outcome(decisions) is AuthorizationDenied
-    [reason] = decisions[0].reasons
+    assert decisions[0].reasons == ("implausible-request",)
+    [reason] = worded(decisions[0])
     assert reason.startswith("implausible-request: ")
     assert "intended_arrival is implausible" in reason
     assert "principal.passport.expires_on is implausible" in reason
