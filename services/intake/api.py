@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from collections.abc import Awaitable
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, status
 from pydantic import BaseModel, Field
@@ -31,6 +32,26 @@ router.include_router(audit.router)
 
 
 SponsorDep = Annotated[SponsorRecord, Depends(authenticated(SponsorRecord))]
+IdempotencyKey = Annotated[str | None, Header(min_length=1, max_length=200, pattern=r"\S")]
+
+T = TypeVar("T")
+# How the use cases' refusals are answered: not found or not the sponsor's (404), a person the request does not
+# hold (422), a state that forbids it (409).
+REFUSALS: tuple[tuple[type[Exception] | tuple[type[Exception], ...], int], ...] = (
+    (RequestNotFound, 404),
+    (NotInRequest, 422),
+    ((NotRenewable, NotJoinable, NothingToEnd, IdempotencyConflict), 409),
+)
+
+
+async def _refused_as_http(pending: Awaitable[T]) -> T:
+    try:
+        return await pending
+    except Exception as error:
+        for refusals, code in REFUSALS:
+            if isinstance(error, refusals):
+                raise HTTPException(code, detail=str(error)) from None
+        raise
 
 
 @router.post(
@@ -44,13 +65,11 @@ async def submit_request(
     body: VisaRequestIn,
     sponsor: SponsorDep,
     intake: IntakeDep,
-    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200, pattern=r"\S")] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Accepted:
     """Accept a formal request; MRE's Directorate of Privileges receives it as ``RequestSubmitted``."""
     try:
-        request_id = await intake.submit(sponsor, body, idempotency_key)
-    except IdempotencyConflict as error:
-        raise HTTPException(409, detail=str(error)) from None
+        request_id = await _refused_as_http(intake.submit(sponsor, body, idempotency_key))
     except UnknownPost as error:
         raise field_refused(("body", "post"), error) from None
     return Accepted(request_id=request_id, status=Status.SUBMITTED)
@@ -149,10 +168,7 @@ def _view(visa_request: VisaRequest) -> RequestView:
     "/requests/{request_id}", response_model=RequestView, tags=["requests"], responses=error_responses(401, 404)
 )
 async def get_request(request_id: str, sponsor: SponsorDep, intake: IntakeDep) -> RequestView:
-    try:
-        return _view(await intake.request_of(sponsor, request_id))
-    except RequestNotFound as error:
-        raise HTTPException(404, detail=str(error)) from None
+    return _view(await _refused_as_http(intake.request_of(sponsor, request_id)))
 
 
 @router.post(
@@ -167,19 +183,12 @@ async def renew_request(
     body: RenewalIn,
     sponsor: SponsorDep,
     intake: IntakeDep,
-    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200, pattern=r"\S")] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Accepted:
     """Renew the visas issued under a request (a new posting end, a new note verbale): a new request, which MRE
     decides like any other; each new visa supersedes the one it renews. 409 names a visa that cannot be
     renewed (cancelled, expired, already renewed or being renewed, a short stay)."""
-    try:
-        renewal_id = await intake.renew(sponsor, request_id, body, idempotency_key)
-    except RequestNotFound as error:
-        raise HTTPException(404, detail=str(error)) from None
-    except NotInRequest as error:
-        raise HTTPException(422, detail=str(error)) from None
-    except (NotRenewable, IdempotencyConflict) as error:
-        raise HTTPException(409, detail=str(error)) from None
+    renewal_id = await _refused_as_http(intake.renew(sponsor, request_id, body, idempotency_key))
     return Accepted(request_id=renewal_id, status=Status.SUBMITTED)
 
 
@@ -195,17 +204,12 @@ async def add_dependants(
     body: DependantsIn,
     sponsor: SponsorDep,
     intake: IntakeDep,
-    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200, pattern=r"\S")] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Accepted:
     """Family members arriving after the principal join the principal's authorization: a new request, which MRE
     decides for them by the same rules. 409 when they cannot join (a short stay, a principal without an
     authorization in force)."""
-    try:
-        joined_id = await intake.add_dependants(sponsor, request_id, body, idempotency_key)
-    except RequestNotFound as error:
-        raise HTTPException(404, detail=str(error)) from None
-    except (NotJoinable, IdempotencyConflict) as error:
-        raise HTTPException(409, detail=str(error)) from None
+    joined_id = await _refused_as_http(intake.add_dependants(sponsor, request_id, body, idempotency_key))
     return Accepted(request_id=joined_id, status=Status.SUBMITTED)
 
 
@@ -220,14 +224,7 @@ async def end_functions(request_id: str, body: EndOfFunctionsIn, sponsor: Sponso
     """Notify the end of functions (a note verbale): for everyone, or for the people named. MRE revokes their
     authorization and the consulate cancels their visas; a second notice has no further effect. 409 when
     nobody concerned holds an authorization or a visa."""
-    try:
-        named = await intake.end_functions(sponsor, request_id, body)
-    except RequestNotFound as error:
-        raise HTTPException(404, detail=str(error)) from None
-    except NotInRequest as error:
-        raise HTTPException(422, detail=str(error)) from None
-    except NothingToEnd as error:
-        raise HTTPException(409, detail=str(error)) from None
+    named = await _refused_as_http(intake.end_functions(sponsor, request_id, body))
     return Notified(request_id=request_id, person_ids=list(named))
 
 

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -53,7 +53,7 @@ from shared.posts import Posts, PostsFile
 from .models import Applicant, SponsorRecord, VisaRequest
 from .progress import Status, advance, request_status
 from .renewals import ended_by_notice, renewable
-from .schema import DependantsIn, EndOfFunctionsIn, PersonIn, RenewalIn, VisaRequestIn
+from .schema import DependantsIn, EndOfFunctionsIn, NoteVerbaleIn, PersonIn, RenewalIn, VisaRequestIn
 
 log = logging.getLogger("visa.intake")
 
@@ -101,6 +101,10 @@ class WaiverAnswer:
     on: dt.date
     treaty: object | None  # the treaty entry that waives the visa, if any
     list_version: str
+
+
+def _sponsor(record: SponsorRecord) -> Sponsor:
+    return Sponsor(id=record.id, kind=record.kind, name=record.name, country=record.country)
 
 
 def _person(person_id: str, role: str, data: PersonIn) -> Person:
@@ -193,23 +197,10 @@ class Intake:
         if body.post is not None:
             self.posts().get(body.post)  # UnknownPost: refused before anything is stored
         fingerprint = hashlib.sha256(body.model_dump_json(exclude=unsaid).encode()).hexdigest()
-        if idempotency_key:
-            if earlier := await self._replay(sponsor, idempotency_key, fingerprint):
-                return earlier
-        try:
-            async with self.units() as uow:
-                submitted = self._submission(str(uuid.uuid4()), sponsor, body)
-                bind_request(submitted.request_id)
-                uow.session.add(_record(submitted, sponsor, body, idempotency_key, fingerprint))
-                await uow.emit(submitted)
-        except IntegrityError:
-            if not idempotency_key:
-                raise
-            # The same key raced in from a concurrent retry, which won: answer as it was answered.
-            if earlier := await self._replay(sponsor, idempotency_key, fingerprint):
-                return earlier
-            raise
-        return submitted.request_id
+        if idempotency_key and (earlier := await self._replay(sponsor.id, idempotency_key, fingerprint)):
+            return earlier
+        submitted = self._submission(str(uuid.uuid4()), sponsor, body)
+        return await self._accept(submitted, _record(submitted, sponsor, body, idempotency_key, fingerprint))
 
     async def renew(self, sponsor: SponsorRecord, request_id: str, body: RenewalIn, idempotency_key: str | None) -> str:
         """Ask MRE to renew visas issued under a request: a new request, decided like any other, naming the visa
@@ -219,7 +210,7 @@ class Intake:
         Returns the renewal request's id; a retry under the same Idempotency-Key returns the first one's.
         """
         fingerprint = hashlib.sha256(f"renewal:{request_id}:{body.model_dump_json()}".encode()).hexdigest()
-        if idempotency_key and (earlier := await self._replay(sponsor, idempotency_key, fingerprint)):
+        if idempotency_key and (earlier := await self._replay(sponsor.id, idempotency_key, fingerprint)):
             return earlier
         original = await self.request_of(sponsor, request_id)
         if body.person_ids is not None and (
@@ -245,25 +236,10 @@ class Intake:
             today=self.clock.today(),
         )
         submitted, as_accepted = self._renewal(sponsor, original, body, chosen)
-        bind_request(submitted.request_id)
-        try:
-            async with self.units() as uow:
-                uow.session.add(
-                    _record(
-                        submitted,
-                        sponsor,
-                        as_accepted,
-                        idempotency_key,
-                        fingerprint,
-                        renews={r.person_id: r.visa_number for r in submitted.renews},
-                    )
-                )
-                await uow.emit(submitted)
-        except IntegrityError:
-            if idempotency_key and (earlier := await self._replay(sponsor, idempotency_key, fingerprint)):
-                return earlier
-            raise
-        return submitted.request_id
+        renews = {renewal.person_id: renewal.visa_number for renewal in submitted.renews}
+        return await self._accept(
+            submitted, _record(submitted, sponsor, as_accepted, idempotency_key, fingerprint, renews=renews)
+        )
 
     async def add_dependants(
         self, sponsor: SponsorRecord, request_id: str, body: DependantsIn, idempotency_key: str | None
@@ -276,7 +252,7 @@ class Intake:
         Returns the new request's id; a retry under the same Idempotency-Key returns the first one's.
         """
         fingerprint = hashlib.sha256(f"dependants:{request_id}:{body.model_dump_json()}".encode()).hexdigest()
-        if idempotency_key and (earlier := await self._replay(sponsor, idempotency_key, fingerprint)):
+        if idempotency_key and (earlier := await self._replay(sponsor.id, idempotency_key, fingerprint)):
             return earlier
         original = await self.request_of(sponsor, request_id)
         first = original.submitted
@@ -295,19 +271,15 @@ class Intake:
                 request_id=original.id,
                 status=principal.status,
             )
-        submitted = RequestSubmitted(
-            request_id=str(uuid.uuid4()),
-            sponsor=Sponsor(id=sponsor.id, kind=sponsor.kind, name=sponsor.name, country=sponsor.country),
-            immigration_status=original.immigration_status,
-            staff_category=first.get("staff_category"),
-            apci_registration=first.get("apci_registration"),
-            note_verbale=NoteVerbale(**body.note_verbale.model_dump()),
+        submitted = self._follow_up(
+            sponsor,
+            original,
+            body.note_verbale,
             function=first["function"],
             intended_arrival=body.intended_arrival,
             posting_end=first.get("posting_end"),
             principal=Person(person_id=principal.person_id, role="PRINCIPAL", **first["principal"]),
             family=tuple(_person(str(uuid.uuid4()), "FAMILY", member) for member in body.family),
-            submitted_at=self.clock.now(),
             joins=original.id,
         )
         as_accepted = {
@@ -315,16 +287,7 @@ class Intake:
             **body.model_dump(mode="json"),
             "joins": original.id,
         }
-        bind_request(submitted.request_id)
-        try:
-            async with self.units() as uow:
-                uow.session.add(_record(submitted, sponsor, as_accepted, idempotency_key, fingerprint))
-                await uow.emit(submitted)
-        except IntegrityError:
-            if idempotency_key and (earlier := await self._replay(sponsor, idempotency_key, fingerprint)):
-                return earlier
-            raise
-        return submitted.request_id
+        return await self._accept(submitted, _record(submitted, sponsor, as_accepted, idempotency_key, fingerprint))
 
     async def end_functions(self, sponsor: SponsorRecord, request_id: str, body: EndOfFunctionsIn) -> tuple[str, ...]:
         """The sponsor notifies the end of functions (``FunctionsEnded``): the Directorate revokes the authorization
@@ -387,7 +350,7 @@ class Intake:
     def _submission(self, request_id: str, sponsor: SponsorRecord, body: VisaRequestIn) -> RequestSubmitted:
         return RequestSubmitted(
             request_id=request_id,
-            sponsor=Sponsor(id=sponsor.id, kind=sponsor.kind, name=sponsor.name, country=sponsor.country),
+            sponsor=_sponsor(sponsor),
             immigration_status=body.immigration_status,
             staff_category=body.staff_category,
             apci_registration=body.apci_registration and ApciRegistration(**body.apci_registration.model_dump()),
@@ -402,6 +365,24 @@ class Intake:
             post=body.post,
         )
 
+    def _follow_up(
+        self, sponsor: SponsorRecord, original: VisaRequest, note_verbale: NoteVerbaleIn, **fields: Any
+    ) -> RequestSubmitted:
+        """A request that follows ``original`` (a renewal, dependants joining it): the same sponsor and status, the
+        staff category and APCI evidence as first submitted (absent from a request older than them), a note verbale
+        of its own, and ``fields``."""
+        first = original.submitted
+        return RequestSubmitted(
+            request_id=str(uuid.uuid4()),
+            sponsor=_sponsor(sponsor),
+            immigration_status=original.immigration_status,
+            staff_category=first.get("staff_category"),
+            apci_registration=first.get("apci_registration"),
+            note_verbale=NoteVerbale(**note_verbale.model_dump()),
+            submitted_at=self.clock.now(),
+            **fields,
+        )
+
     def _renewal(
         self, sponsor: SponsorRecord, original: VisaRequest, body: RenewalIn, chosen: list[Applicant]
     ) -> tuple[RequestSubmitted, dict]:
@@ -414,20 +395,15 @@ class Intake:
         people = [
             Person(person_id=new_id, role=applicant.role, **data[applicant.position]) for new_id, applicant in renewed
         ]
-        submitted = RequestSubmitted(
-            request_id=str(uuid.uuid4()),
-            sponsor=Sponsor(id=sponsor.id, kind=sponsor.kind, name=sponsor.name, country=sponsor.country),
-            immigration_status=original.immigration_status,
-            # The staff category and the APCI evidence as first submitted (absent from a request older than them).
-            staff_category=first.get("staff_category"),
-            apci_registration=first.get("apci_registration"),
-            note_verbale=NoteVerbale(**body.note_verbale.model_dump()),
+        submitted = self._follow_up(
+            sponsor,
+            original,
+            body.note_verbale,
             function=body.function or first["function"],
             intended_arrival=self.clock.today(),
             posting_end=body.posting_end,
             principal=people[0],
             family=tuple(people[1:]),
-            submitted_at=self.clock.now(),
             renews=tuple(
                 RenewedVisa(person_id=new_id, visa_number=applicant.visa_number, request_id=original.id)
                 for new_id, applicant in renewed
@@ -444,11 +420,26 @@ class Intake:
         }
         return submitted, as_accepted
 
-    async def _replay(self, sponsor: SponsorRecord, key: str, fingerprint: str) -> str | None:
-        """The id of the request already submitted under this Idempotency-Key, if any."""
+    async def _accept(self, submitted: RequestSubmitted, record: VisaRequest) -> str:
+        """Store a request and stage its ``RequestSubmitted`` in one unit of work; its id, or, when its
+        Idempotency-Key raced in from a concurrent retry that won, the id that retry was answered."""
+        bind_request(submitted.request_id)
+        try:
+            async with self.units() as uow:
+                uow.session.add(record)
+                await uow.emit(submitted)
+        except IntegrityError:
+            key, sponsor_id = record.idempotency_key, record.sponsor_id
+            if key and (earlier := await self._replay(sponsor_id, key, record.fingerprint)):
+                return earlier
+            raise
+        return submitted.request_id
+
+    async def _replay(self, sponsor_id: str, key: str, fingerprint: str) -> str | None:
+        """The id of the request the sponsor already submitted under this Idempotency-Key, if any."""
         async with self.reads() as session:
             earlier = await session.scalar(
-                select(VisaRequest).where(VisaRequest.sponsor_id == sponsor.id, VisaRequest.idempotency_key == key)
+                select(VisaRequest).where(VisaRequest.sponsor_id == sponsor_id, VisaRequest.idempotency_key == key)
             )
         if earlier is None:
             return None

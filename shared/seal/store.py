@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+from shared.keyfiles import write_private, write_public
 
 from .keys import PublishedKeys, SealKey
 
@@ -36,12 +36,7 @@ def read_published(path: Path) -> PublishedKeys:
 
 def write_published(path: Path, keys: PublishedKeys) -> None:
     """Replace the file atomically: a reader sees the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
-        json.dump(keys.to_document(), handle, indent=2)
-        handle.write("\n")
-    os.chmod(handle.name, 0o644)
-    os.replace(handle.name, path)
+    write_public(path, keys.to_document())
 
 
 @dataclass(frozen=True)
@@ -57,11 +52,7 @@ class SealKeyFiles:
         published. Older keys stay published, so that the seals they made stay verifiable (rotation)."""
         keys = read_published(self.published_path) if self.published_path.exists() else PublishedKeys()
         key, entry = SealKey.generate(post, today)
-        self.private_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.private_dir, 0o700)
-        descriptor = os.open(self.private_dir / f"{key.kid}.pem", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(key.private_pem())
+        write_private(self.private_dir, f"{key.kid}.pem", key.private_pem())
         write_published(self.published_path, keys.with_key(entry))
         return key
 

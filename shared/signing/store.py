@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from shared import clock
 from shared.contracts.registry import owned_types
+from shared.keyfiles import write_private, write_public
 
 from .keyring import KeyEntry, KeyRing, SigningKey
 
@@ -33,12 +32,7 @@ def read_ring(path: Path) -> KeyRing:
 
 def write_ring(path: Path, ring: KeyRing) -> None:
     """Replace the ring atomically: a reader sees the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
-        json.dump(ring.to_document(), handle, indent=2)
-        handle.write("\n")
-    os.chmod(handle.name, 0o644)
-    os.replace(handle.name, path)
+    write_public(path, ring.to_document())
 
 
 @dataclass(frozen=True)
@@ -56,11 +50,7 @@ class KeyFiles:
         """
         ring = read_ring(self.ring_path) if self.ring_path.exists() else KeyRing()
         key, entry = SigningKey.generate(service, now or clock.current().now())
-        self.private_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.private_dir, 0o700)
-        descriptor = os.open(self.private_dir / f"{key.kid}.pem", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(key.private_pem())
+        write_private(self.private_dir, f"{key.kid}.pem", key.private_pem())
         write_ring(self.ring_path, ring.with_entry(entry))
         return entry
 
