@@ -6,13 +6,14 @@ OCR_B := .tools/fonts-ocr-b/usr/share/fonts/opentype/ocr-b/OCRB.otf
 export UV_PYTHON_DOWNLOADS := never
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: run test bench bench-audit install lint format messages clean help
+.PHONY: run test bench bench-audit mutate install lint format messages clean help
 
 help:
 	@echo "make run    install what is missing, then run intake, authorization and issuance (Ctrl-C stops them)"
 	@echo "make test   install what is missing, then run every test (needs RabbitMQ, Redis, PostgreSQL)"
-	@echo "make bench  end-to-end throughput and latency beside the broker's bare rate"
+	@echo "make bench  end-to-end throughput, latency and CPU per request on SQLite, then PostgreSQL, beside the bare broker's"
 	@echo "make bench-audit  100,000 signed events: the auditor's replay, verify and archive rates beside a bare stream read"
+	@echo "make mutate  mutation testing (mutmut) of the pure domain against its unit tests; prints the survivors"
 	@echo "make lint   ruff check and format check"
 	@echo "make messages  extract the Spanish and English msgids and update the catalogs in shared/locale"
 
@@ -66,13 +67,24 @@ $(CHROMIUM):
 test: install tests/asyncapi/node_modules/.package-lock.json $(PROMTOOL) $(OCR_B) $(CHROMIUM)
 	.venv/bin/pytest
 
+# One run per database in BENCH_DATABASES (SQLite as `make run`, PostgreSQL as deployed); BENCH_ARGS for the knobs.
+BENCH_DATABASES ?= sqlite postgresql
+BENCH_ARGS ?=
 bench: install
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	.venv/bin/python -m tests.benchmarks.pipeline
+	for database in $(BENCH_DATABASES); do .venv/bin/python -m tests.benchmarks.pipeline --database $$database $(BENCH_ARGS) || exit 1; done
 
 # Audit: >=100k signed events into a vhost of its own; stream, History and archive rates, verify's peak memory.
 bench-audit: install
 	.venv/bin/python -m tests.benchmarks.audit
+
+# Mutation testing of the pure domain ([tool.mutmut] in pyproject.toml; not part of `make test`). mutmut works in
+# mutants/ and keeps its results there: a second run only tries what changed. The survivors and why each is
+# left: docs/mutation.md.
+mutate: install
+	.venv/bin/mutmut run
+	@echo "Surviving mutants (\`.venv/bin/mutmut show NAME\` prints one):"
+	@.venv/bin/mutmut results
 
 lint: install
 	.venv/bin/ruff check .

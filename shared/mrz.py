@@ -88,15 +88,15 @@ def name_field(surnames: str, given_names: str, width: int) -> str:
     primary = transliterate(surnames)
     secondary = transliterate(given_names) if given_names.strip() else ""
     if not secondary:
-        return primary[:width].rstrip("<").ljust(width, "<")
+        return primary[:width].ljust(width, "<")
     full = f"{primary}<<{secondary}"
     if len(full) <= width:
         return full.ljust(width, "<")
     # Too long: give up given-name characters first, but keep the first initial.
     budget = width - len(primary) - 2
     if budget >= 1:
-        # rstrip so a cut inside "ANNA<MARIA" does not leave a dangling filler as if a word followed.
-        return f"{primary}<<{secondary[:budget].rstrip('<')}".ljust(width, "<")
+        # The given names fill the field to its end: a cut inside "ANNA<MARIA" leaves "ANNA<", which is all filler.
+        return f"{primary}<<{secondary[:budget]}"
     if width < 4:
         raise ValueError(f"name field width {width} cannot hold surname, separator and initial")
     return f"{primary[: width - 3].rstrip('<')}<<{secondary[0]}".ljust(width, "<")

@@ -1,11 +1,18 @@
-"""Throughput and latency of the whole pipeline, next to what the same RabbitMQ does bare.
+"""Throughput, latency and CPU per request of the whole pipeline, next to what the same RabbitMQ does bare.
 
-``python -m tests.benchmarks.pipeline [--duration 15 --rate 20 ...]`` starts intake, authorization
-(policy ``auto``) and issuance as three processes on fresh databases under a namespace of their own,
-then measures: (1) bare aio-pika publish-with-confirms and consume on a quorum queue, (2) ``wrk`` at
-full speed on ``POST /v1/requests`` and the backlog until every visa is issued, (3) a fixed open-loop
-rate and each request's end-to-end latency up to its last ``visa.issued``. It prints figures, writes
-them to ``var/bench/last.json`` and removes everything it created, also on error or Ctrl-C.
+``python -m tests.benchmarks.pipeline [--database sqlite|postgresql --duration 15 --rate 10 20 ...]`` starts intake,
+authorization (policy ``auto``) and issuance as three processes on fresh databases (SQLite files, or PostgreSQL
+databases), each as its own broker user on a vhost of its own provisioned from the deployment definitions, with
+signing keys of the run's own; then measures: (0) each process's idle CPU, (1) bare aio-pika publish-with-confirms
+and consume on a quorum queue, and a bare three-hop pipeline (``hops.py``), (2) ``wrk`` at full speed on
+``POST /v1/requests`` and the backlog until every visa is issued, (3) fixed open-loop rates and each request's
+end-to-end latency up to its last ``visa.issued``. Over phases 2 and 3 it reads the CPU time of each service, of
+the RabbitMQ node, of PostgreSQL, of Redis and of the load generator from their own accounting (``cpu.py``) and
+divides it by the requests completed end to end in the phase; the rest of the machine's busy time is "other
+processes": a run where it is not near zero shared the machine and its figures are not the system's. ``--profile DIR`` records each service with
+py-spy during phases 2 and 3; ``--count-statements`` counts the SQL statements each service sends
+(``statements.py``); both perturb the figures: measure without them. It prints figures, writes them to
+``var/bench/pipeline-<database>.json`` and removes everything it created, also on error or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import math
 import os
@@ -20,11 +28,13 @@ import platform
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import aio_pika
@@ -34,10 +44,16 @@ from rich.console import Console
 from rich.table import Table
 
 from shared.messaging.topology import CONSUMERS
+from shared.migrations import upgrade
+from tests.benchmarks import cpu, profiles, statements
+from tests.benchmarks.hops import three_hops
 from tests.benchmarks.results import write_results
-from tests.support.broker import delete_namespace, listen
+from tests.support.broker import listen
+from tests.support.documents import make_seal_keys
+from tests.support.keys import make_keys
 from tests.support.requests import example_request
 from tests.support.system import SERVICES, ServiceProcess, System, eventually, system_env
+from tests.support.vhost import SessionUsers, provision_vhost, remove_users, remove_vhost
 
 LUA = Path(__file__).with_name("submit.lua")
 console = Console(highlight=False, width=int(os.environ.get("COLUMNS", 110)))
@@ -46,13 +62,165 @@ console = Console(highlight=False, width=int(os.environ.get("COLUMNS", 110)))
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=15, help="seconds of full-speed wrk load")
-    parser.add_argument("--rate", type=float, default=20, help="requests/s of the fixed-rate phase")
-    parser.add_argument("--rate-duration", type=int, default=15, help="seconds of the fixed-rate phase")
+    parser.add_argument(
+        "--rate", type=float, nargs="+", default=[10, 20], help="requests/s of the fixed-rate phases, one after another"
+    )
+    parser.add_argument("--rate-duration", type=int, default=15, help="seconds of each fixed-rate phase")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
-    parser.add_argument("--database", choices=("postgres", "sqlite"), default="postgres")
+    parser.add_argument(
+        "--database",
+        choices=("postgresql", "sqlite", "postgres"),
+        default="postgresql",
+        help="the services' databases: PostgreSQL (as deployed; 'postgres' is the same) or SQLite (as `make run`)",
+    )
     parser.add_argument("--baseline-messages", type=int, default=20000, help="1 KiB messages of the bare round")
+    parser.add_argument("--hop-messages", type=int, default=10000, help="1 KiB messages through the bare three hops")
+    parser.add_argument("--hop-prefetch", type=int, default=16, help="prefetch of each bare hop (VISA_PREFETCH's)")
+    parser.add_argument("--idle", type=float, default=5, help="seconds of idle CPU measured before the load")
     parser.add_argument("--drain-timeout", type=float, default=180, help="seconds to wait for the visas")
-    return parser.parse_args()
+    parser.add_argument("--profile", type=Path, help="record each service with py-spy in phases 2 and 3, into DIR")
+    parser.add_argument("--profile-rate", type=int, default=200, help="py-spy samples per second")
+    parser.add_argument(
+        "--count-statements", action="store_true", help="count each service's SQL statements (statements.py)"
+    )
+    args = parser.parse_args()
+    args.database = "postgresql" if args.database == "postgres" else args.database
+    return args
+
+
+@dataclass
+class CountedService(ServiceProcess):
+    """A service run under ``statements.py``, which counts its SQL statements into ``<log>.statements.json``."""
+
+    @property
+    def counts_path(self) -> Path:
+        return self.log_path.with_suffix(".statements.json")
+
+    def start(self) -> None:  # ServiceProcess.start's, with the counting wrapper in front of services.cli
+        if not self.migrated:
+            upgrade(self.name, self.env[f"{self.name.upper()}_DATABASE_URL"])
+            self.migrated = True
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.benchmarks.statements", str(self.counts_path), "serve", self.name],
+            env=self.env | ({"AMQP_URL": self.broker_url} if self.broker_url else {}),
+            cwd=self.env["VISA_TEST_WORKDIR"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+
+
+class Meter:
+    """CPU of each service, of the broker, PostgreSQL, Redis and the load generator over a window, per request
+    completed in it; with ``--count-statements``, each service's SQL statements too."""
+
+    def __init__(self, system: System) -> None:
+        self.system = system
+        self.pids = {name: [service.process.pid] for name, service in system.services.items()}
+        self.pids |= {
+            "rabbitmq": cpu.roots("beam.smp", "rabbit"),
+            "postgresql": cpu.roots("postgres"),
+            "redis": cpu.roots("redis-server"),
+        }
+
+    def start(self) -> None:
+        self.started = time.perf_counter()
+        self.before = cpu.snapshot(self.pids)
+        self.machine = cpu.machine()
+        self.main_threads = {name: cpu.main_thread(s.process.pid) for name, s in self.system.services.items()}
+        self.generator = cpu.own(os.getpid())  # this process (HTTP client, listener) and wrk, once reaped
+        self.counts = {name: statements.read(s.counts_path) for name, s in self._counted().items()}
+
+    def _counted(self) -> dict[str, CountedService]:
+        return {name: s for name, s in self.system.services.items() if isinstance(s, CountedService)}
+
+    def cores(self) -> dict[str, float]:
+        """Cores busy so far in the window, without ending it."""
+        seconds = time.perf_counter() - self.started
+        return {name: used.total / seconds for name, used in cpu.since(self.before, cpu.snapshot(self.pids)).items()}
+
+    async def stop(self, requests: int) -> dict:
+        seconds = time.perf_counter() - self.started
+        spent = cpu.since(self.before, cpu.snapshot(self.pids))
+        main = {
+            name: cpu.main_thread(s.process.pid) - self.main_threads[name] for name, s in self.system.services.items()
+        }
+        spent["load generator"] = cpu.own(os.getpid()) - self.generator
+        spent["services"] = sum((spent[name] for name in self.system.services), cpu.Cpu())
+        measured = sum((used for name, used in spent.items() if name != "services"), cpu.Cpu())
+        # What else the machine did meanwhile (another job, the kernel's own work): not this benchmark's load.
+        spent["other processes"] = cpu.machine() - self.machine - measured
+        per = max(requests, 1)
+        result = {
+            "seconds": seconds,
+            "requests": requests,
+            "cpu_ms_per_request": {name: used.total * 1000 / per for name, used in spent.items()},
+            "cores": {name: used.total / seconds for name, used in spent.items()},
+            "cpu_seconds": {name: {"user": used.user, "system": used.system} for name, used in spent.items()},
+            # The event loop's thread; the rest of a service's CPU ran in its other threads (aiosqlite's, AnyIO's).
+            "main_thread_share": {name: used.total / max(spent[name].total, 1e-9) for name, used in main.items()},
+        }
+        if self._counted():
+            await asyncio.sleep(1.2)  # the counts are written every second
+            result["statements"] = {
+                name: per_request(statements.difference(self.counts[name], statements.read(s.counts_path)), per)
+                for name, s in self._counted().items()
+            }
+        return result
+
+
+def per_request(counted: dict[str, list[float]], requests: int) -> dict:
+    """A service's statements over a window: totals per request, events handled (one inbox insert each), the
+    statements by count, each with its count and wall milliseconds per request."""
+    sql = {key: value for key, value in counted.items() if not key.startswith("(")}
+    events = sum(count for key, (count, _) in sql.items() if key.startswith("INSERT INTO inbox"))
+    return {
+        "statements_per_request": sum(count for count, _ in sql.values()) / requests,
+        "statement_wall_ms_per_request": sum(seconds for _, seconds in sql.values()) * 1000 / requests,
+        "commits_per_request": counted.get("(commit)", [0, 0])[0] / requests,
+        "transactions_per_request": counted.get("(begin)", [0, 0])[0] / requests,
+        "events_handled_per_request": events / requests,
+        "statements": {
+            key: {"per_request": count / requests, "wall_ms_per_request": seconds * 1000 / requests}
+            for key, (count, seconds) in counted.items()
+        },
+    }
+
+
+@contextlib.asynccontextmanager
+async def profiling(system: System, args: argparse.Namespace, phase: str, results: dict):
+    """py-spy on each service for the length of the block (``--profile``): raw stacks, then their summary."""
+    if args.profile is None:
+        yield
+        return
+    args.profile.mkdir(parents=True, exist_ok=True)
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    recorders = {}
+    for name, service in system.services.items():
+        out = args.profile / f"{args.database}-{phase}-{name}.txt"
+        command = [spy, "record", "--pid", str(service.process.pid), "--rate", str(args.profile_rate)]
+        # --gil: only the thread holding the GIL is sampled, so a sample is Python's own CPU; time in C with the
+        # GIL released (SQLite's statements, waits for its lock, uvloop's I/O) is in the CPU accounting instead.
+        command += ["--format", "raw", "--threads", "--gil", "--output", str(out)]
+        recorder = await asyncio.create_subprocess_exec(
+            *command, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+        )
+        recorders[name] = (out, recorder)
+    try:
+        yield
+    finally:
+        summaries = results.setdefault("profiles", {}).setdefault(phase, {})
+        rendered = []
+        for name, (out, recorder) in recorders.items():
+            recorder.send_signal(signal.SIGINT)  # py-spy writes what it has and exits
+            _, error = await recorder.communicate()
+            if not out.exists():
+                console.print(f"[red]py-spy wrote no profile of {name}: {error.decode()[-500:]}[/]")
+                continue
+            summaries[name] = summary = profiles.summarize(profiles.parse(out), top=25)
+            rendered.append(profiles.render(f"{args.database} {phase} {name}", summary))
+        (args.profile / f"{args.database}-{phase}-summary.txt").write_text("\n\n".join(rendered) + "\n")
 
 
 class Arrivals(list):
@@ -148,11 +316,15 @@ async def run_wrk(url: str, key: str, connections: int, duration: int) -> tuple[
     return figures, output
 
 
-async def full_speed(system: System, key: str, args, amqp_url: str, namespace: str) -> dict:
+async def full_speed(system: System, key: str, args, amqp_url: str, namespace: str, results: dict) -> dict:
+    meter = Meter(system)
     async with listen(amqp_url, namespace, "visa.issued") as listener:
         listener.events = arrivals = Arrivals()
+        meter.start()
         start = time.perf_counter()
-        figures, output = await run_wrk(system.services["intake"].url, key, args.connections, args.duration)
+        async with profiling(system, args, "full-speed", results):
+            figures, output = await run_wrk(system.services["intake"].url, key, args.connections, args.duration)
+        under_load = meter.cores()  # while wrk ran: the window below adds the drain of the backlog
         stopped = time.perf_counter()
         console.print(
             "\n".join("  " + line for line in output.splitlines() if not re.match(r"[A-Z_0-9]+ [\d ]+$", line))
@@ -171,9 +343,13 @@ async def full_speed(system: System, key: str, args, amqp_url: str, namespace: s
     except AssertionError:
         console.print(f"[red]consumer queues not empty {args.drain_timeout}s after the visas[/]")
         settled = math.nan
-    last = issued[min(accepted, len(issued)) - 1] if issued else stopped
+    completed = min(accepted, len(issued))
+    usage = await meter.stop(completed)  # from wrk's start until every queue is empty: all the work of the accepted
+    last = issued[completed - 1] if issued else stopped
     p50, p90, p99, p999, worst = (us / 1000 for us in figures["LATENCY_US"])
     return {
+        "usage": usage,
+        "cores_while_wrk_ran": under_load,
         "accepted": accepted,
         "non_2xx": figures["NON2XX"][0],
         "socket_errors_connect_read_write_timeout": figures["SOCKET_ERRORS"],
@@ -192,9 +368,9 @@ async def _settled(amqp_url: str, namespace: str) -> bool:
     return not any((await depths(amqp_url, namespace)).values())
 
 
-async def fixed_rate(system: System, key: str, args, amqp_url: str, namespace: str) -> dict:
+async def fixed_rate(system: System, key: str, args, amqp_url: str, namespace: str, results: dict, rate: float) -> dict:
     """Open loop: request i leaves at start + i/rate whatever the earlier answers took (spouse: 2 visas each)."""
-    body, total = example_request(with_spouse=True), int(args.rate * args.rate_duration)
+    body, total = example_request(with_spouse=True), int(rate * args.rate_duration)
     sent: dict[str, float] = {}
     failures: list[str] = []
     async with (
@@ -220,21 +396,30 @@ async def fixed_rate(system: System, key: str, args, amqp_url: str, namespace: s
             else:
                 failures.append(f"{answer.status_code} {answer.text[:200]}")
 
-        start, tasks = time.perf_counter(), []
-        for i in range(total):
-            await asyncio.sleep(max(0.0, start + i / args.rate - time.perf_counter()))
-            tasks.append(asyncio.create_task(send()))
-        await asyncio.gather(*tasks)
-        try:
-            await listener.wait_for(
-                lambda events: all(len(events.by_request.get(r, ())) >= 2 for r in sent), timeout=args.drain_timeout
-            )
-        except AssertionError:
-            console.print(f"[red]not every request got its 2 visas in {args.drain_timeout}s[/]")
+        meter = Meter(system)
+        meter.start()
+        async with profiling(system, args, f"fixed-rate-{rate:g}", results):
+            start, tasks = time.perf_counter(), []
+            for i in range(total):
+                await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+                tasks.append(asyncio.create_task(send()))
+            await asyncio.gather(*tasks)
+            try:
+                await listener.wait_for(
+                    lambda events: all(len(events.by_request.get(r, ())) >= 2 for r in sent),
+                    timeout=args.drain_timeout,
+                )
+            except AssertionError:
+                console.print(f"[red]not every request got its 2 visas in {args.drain_timeout}s[/]")
+    with contextlib.suppress(AssertionError):  # intake's projection of the visas: part of each request's work
+        await eventually(lambda: _settled(amqp_url, namespace), timeout=30, interval=0.2)
     in_send_order = sorted(sent.items(), key=lambda item: item[1])
     latencies = [(max(arrivals.by_request[r]) - t) * 1000 for r, t in in_send_order if len(arrivals.by_request[r]) >= 2]
+    usage = await meter.stop(len(latencies))
     sends, third = sorted(sent.values()), len(latencies) // 3
     return {
+        "usage": usage,
+        "rate": rate,
         "requests": total,
         "accepted": len(sent),
         "failures": len(failures),
@@ -279,16 +464,26 @@ def machine() -> dict:
     return dict(platform=platform.platform(), cpus=os.cpu_count(), memory_gib=round(kib / 2**20, 1))
 
 
+CPU_COLUMNS = (*SERVICES, "rabbitmq", "postgresql", "redis", "load generator")
+
+
+def cpu_line(figures: dict[str, float], *names: str, unit: str = " ms") -> str:
+    return ", ".join(f"{name} {figures[name]:.2f}{unit}" for name in names if name in figures)
+
+
 def summarize(results: dict) -> None:
     table = Table(title="visa pipeline benchmark")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    m, b, f, r = results["machine"], results["baseline"], results["full_speed"], results["fixed_rate"]
+    m, b, f = results["machine"], results["baseline"], results["full_speed"]
+    h = results["three_hops"]
     rows = [
         ("machine", f"{m['platform']}, {m['cpus']} CPUs, {m['memory_gib']} GiB"),
         ("RabbitMQ / database", f"{b['rabbitmq']} / {results['database']}"),
         ("bare publish with confirms", f"{b['publish_confirmed_per_s']:,.0f} msg/s"),
         ("bare publish→consume round", f"{b['round_trip_per_s']:,.0f} msg/s"),
+        (f"bare three hops (prefetch {h['prefetch']})", f"{h['sustained_three_hops_per_s']:,.0f} msg/s"),
+        ("bare three hops, CPU per message", cpu_line(h["cpu_ms_per_message"], "broker", "hop a", "hop b", "hop c")),
         ("HTTP accept rate (wrk)", f"{f['http_accept_per_s']:,.1f} req/s"),
         ("POST latency p50/p90/p99", "{p50:.1f} / {p90:.1f} / {p99:.1f} ms".format(**f["http_latency_ms"])),
         ("sustained end-to-end", f"{f['sustained_end_to_end_per_s']:,.1f} req/s"),
@@ -297,11 +492,41 @@ def summarize(results: dict) -> None:
             f"{f['drain_after_load_s']:.1f} s (visas), {f['all_queues_empty_after_load_s']:.1f} s (all queues)",
         ),
         ("end-to-end ÷ bare round trip", f"{results['ratio_end_to_end_to_bare']:.4f}"),
-        (f"fixed rate ({r['requests']} requests)", f"{r['achieved_per_s']:.1f} req/s, {r['completed']} complete"),
-        ("end-to-end p50/p90/p99/max", "{p50:.0f} / {p90:.0f} / {p99:.0f} / {max:.0f} ms".format(**r["end_to_end_ms"])),
-        ("end-to-end p50 first→last third", "{:.0f} → {:.0f} ms".format(*r["p50_ms_first_third_last_third"])),
+        ("end-to-end ÷ bare three hops", f"{results['ratio_end_to_end_to_three_hops']:.4f}"),
+        ("full speed: CPU ms per request", cpu_line(f["usage"]["cpu_ms_per_request"], *CPU_COLUMNS)),
+        ("full speed: cores busy", cpu_line(f["usage"]["cores"], *CPU_COLUMNS, unit="")),
+        ("cores busy while wrk ran", cpu_line(f["cores_while_wrk_ran"], *CPU_COLUMNS, unit="")),
+        ("cores busy in other processes", cpu_line(f["usage"]["cores"], "other processes", unit="")),
+        ("full speed: event loop's share", cpu_line(f["usage"]["main_thread_share"], *SERVICES, unit="")),
+    ]
+    for r in results["fixed_rate"].values():
+        at = f"{r['rate']:g}/s"
+        rows += [
+            (f"{at}: {r['requests']} requests", f"{r['achieved_per_s']:.1f} req/s sent, {r['completed']} complete"),
+            (
+                f"{at}: end-to-end p50/p90/p99/max",
+                "{p50:.0f} / {p90:.0f} / {p99:.0f} / {max:.0f} ms".format(**r["end_to_end_ms"]),
+            ),
+            (f"{at}: p50 first→last third", "{:.0f} → {:.0f} ms".format(*r["p50_ms_first_third_last_third"])),
+            (f"{at}: CPU ms per request", cpu_line(r["usage"]["cpu_ms_per_request"], *CPU_COLUMNS)),
+            (f"{at}: cores busy in other processes", cpu_line(r["usage"]["cores"], "other processes", unit="")),
+        ]
+    rows += [
+        ("idle: CPU ms per second", cpu_line(results["idle_cpu_ms_per_s"], *CPU_COLUMNS)),
         ("dead letters", str(sum(results["dead_letters"].values()))),
     ]
+    phases = [("full speed", f["usage"])] + [(f"{r['rate']:g}/s", r["usage"]) for r in results["fixed_rate"].values()]
+    for phase, usage in phases:
+        for service, counted in usage.get("statements", {}).items():
+            rows.append(
+                (
+                    f"{phase}: {service} SQL per request",
+                    "{statements_per_request:.1f} statements ({statement_wall_ms_per_request:.1f} ms wall), "
+                    "{transactions_per_request:.1f} transactions, {events_handled_per_request:.1f} events".format(
+                        **counted
+                    ),
+                )
+            )
     for service, counts in results["logs"].items():
         rows.append((f"{service} log", ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "clean"))
     for row in rows:
@@ -311,17 +536,29 @@ def summarize(results: dict) -> None:
 
 async def main(args: argparse.Namespace) -> dict:
     amqp_url = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-    urls = {"amqp_url": amqp_url, "redis_url": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")}
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     postgres_url = os.environ.get("POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     postgres_url = postgres_url.replace("postgresql+asyncpg://", "postgresql://")
     run_id = uuid.uuid4().hex[:8]
     names = {service: f"visa_bench_{run_id}_{service}" for service in SERVICES}
-    namespace, workdir = f"bench-{run_id}.", Path(tempfile.mkdtemp(prefix="visa-bench-"))
-    console.print(f"namespace {namespace}; service logs in {workdir}")
-    results: dict = {"machine": machine(), "database": args.database, "namespace": namespace, "args": vars(args)}
+    vhost, users = f"visa-bench-{run_id}", SessionUsers.new(f"bench-{run_id}")
+    workdir = Path(tempfile.mkdtemp(prefix="visa-bench-"))
+    console.print(f"vhost {vhost}; service logs in {workdir}")
+    results: dict = {"machine": machine(), "database": args.database, "vhost": vhost, "args": vars(args)}
+    results["args"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in results["args"].items()}
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)  # as Ctrl-C
     async with contextlib.AsyncExitStack() as cleanup:  # every step runs, even after one fails or Ctrl-C
-        cleanup.push_async_callback(delete_namespace, amqp_url, namespace)
+        cleanup.callback(_quietly, remove_users, users)
+        cleanup.callback(_quietly, remove_vhost, vhost)
+        access = await provision_vhost(amqp_url, users, vhost)
+        keys = make_keys(workdir / "keys")
+        seal = make_seal_keys(workdir / "seal", dt.date.today() - dt.timedelta(days=1))
+        os.environ.update(
+            VISA_KEYRING=str(keys.ring_path),
+            VISA_SIGNING_KEYS=str(keys.private_dir),
+            ISSUANCE_SEAL_PUBLIC_KEYS=str(seal.published_path),
+            ISSUANCE_SEAL_KEYS=str(seal.private_dir),
+        )
         if args.database == "sqlite":
             databases = {service: f"sqlite:///{workdir / service}.db" for service in SERVICES}
         else:
@@ -329,26 +566,56 @@ async def main(args: argparse.Namespace) -> dict:
             cleanup.push_async_callback(postgres, postgres_url, *drops)
             await postgres(postgres_url, *(f'CREATE DATABASE "{name}"' for name in names.values()))
             databases = {service: postgres_url.rsplit("/", 1)[0] + f"/{name}" for service, name in names.items()}
-        env = system_env(workdir=workdir, namespace=namespace, databases=databases, policy="auto", **urls)
+        env = system_env(
+            workdir=workdir,
+            amqp_url=access.admin,
+            redis_url=redis_url,
+            namespace="",
+            databases=databases,
+            policy="auto",
+        )
         env["LOG_LEVEL"] = "WARNING"
-        system = System(env, {s: ServiceProcess(s, env, workdir / f"{s}.log") for s in SERVICES})
+        kind = CountedService if args.count_statements else ServiceProcess
+        system = System(env, {s: kind(s, env, workdir / f"{s}.log", access.urls[s]) for s in SERVICES})
         cleanup.push_async_callback(stop, system, workdir, results)
         await system.start()
         key = await asyncio.to_thread(
             system.new_key, "sponsors", "add", "--kind", "government", "--name", "Embassy of Sweden", "--country", "SWE"
         )
+        console.print(f"[bold]0/3 idle[/]: {args.idle:.0f} s without load")
+        meter = Meter(system)
+        meter.start()
+        await asyncio.sleep(args.idle)
+        idle = await meter.stop(1)
+        results["idle_cpu_ms_per_s"] = {name: ms / idle["seconds"] for name, ms in idle["cpu_ms_per_request"].items()}
         console.print(
             f"[bold]1/3 bare broker[/]: {args.baseline_messages} persistent 1 KiB messages, quorum queue, "
             "publisher confirms pipelined 256 at a time (asyncio.gather), consumer prefetch 64, manual ack"
         )
-        results["baseline"] = b = await baseline(amqp_url, namespace, args.baseline_messages)
+        prefix = f"bench-{run_id}."
+        results["baseline"] = b = await baseline(amqp_url, prefix, args.baseline_messages)
+        console.print(
+            f"      then {args.hop_messages} messages through three quorum queues, a process per hop, "
+            f"prefetch {args.hop_prefetch}, each republished with confirms before its ack"
+        )
+        results["three_hops"] = h = await three_hops(amqp_url, prefix, args.hop_messages, prefetch=args.hop_prefetch)
         console.print(f"[bold]2/3 full speed[/]: wrk -t2 -c{args.connections} -d{args.duration}s, principal-only")
-        results["full_speed"] = f = await full_speed(system, key, args, amqp_url, namespace)
+        results["full_speed"] = f = await full_speed(system, key, args, access.admin, "", results)
         results["ratio_end_to_end_to_bare"] = f["sustained_end_to_end_per_s"] / b["round_trip_per_s"]
-        console.print(f"[bold]3/3 fixed rate[/]: {args.rate} req/s for {args.rate_duration}s, principal + spouse")
-        results["fixed_rate"] = await fixed_rate(system, key, args, amqp_url, namespace)
-        results["dead_letters"] = await depths(amqp_url, namespace, ".dlq")
+        results["ratio_end_to_end_to_three_hops"] = f["sustained_end_to_end_per_s"] / h["sustained_three_hops_per_s"]
+        results["fixed_rate"] = {}
+        for rate in args.rate:
+            console.print(f"[bold]3/3 fixed rate[/]: {rate:g} req/s for {args.rate_duration}s, principal + spouse")
+            results["fixed_rate"][f"{rate:g}"] = await fixed_rate(system, key, args, access.admin, "", results, rate)
+        results["dead_letters"] = await depths(access.admin, "", ".dlq")
     return results
+
+
+def _quietly(function, *args) -> None:
+    try:
+        function(*args)
+    except Exception as error:  # cleanup goes on: what is left is named
+        console.print(f"[red]cleanup: {function.__name__} failed: {error}[/]")
 
 
 if __name__ == "__main__":
@@ -358,6 +625,8 @@ if __name__ == "__main__":
     try:
         results = asyncio.run(main(arguments))
     except (KeyboardInterrupt, asyncio.CancelledError):
-        sys.exit("interrupted: services stopped, namespace and databases removed")
+        sys.exit("interrupted: services stopped, vhost, users and databases removed")
     summarize(results)
-    console.print(f"written to {write_results(results, 'last')}")
+    # A profiled or counted run is not a measurement: it does not replace the last one's figures.
+    perturbed = "-profiled" if arguments.profile or arguments.count_statements else ""
+    console.print(f"written to {write_results(results, f'pipeline-{arguments.database}{perturbed}')}")

@@ -184,7 +184,9 @@ def test_revocation_concerns_exactly_the_people_still_granted(revoked, named, ex
 
 
 def test_a_second_revocation_of_the_same_people_has_nothing_to_revoke():
-    with pytest.raises(NothingToRevoke):
+    with pytest.raises(
+        NothingToRevoke, match="^everyone named is already revoked or was never granted: nothing to revoke$"
+    ):
         revocation(CaseState.GRANTED, "p0", GRANTED_PEOPLE, ("p2",), ("p2",))
     with pytest.raises(NothingToRevoke):  # a person who was denied, not granted
         revocation(CaseState.GRANTED, "p0", ("p0", "p1"), (), ("p2",))

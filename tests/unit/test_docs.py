@@ -13,8 +13,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = ROOT / "docs" / "domain"
 
-# Directories that are not the project's own text: tools, caches, installed packages, run-time data.
-SKIPPED_DIRS = {".git", ".venv", ".tools", ".ruff_cache", ".pytest_cache", "__pycache__", "node_modules", "var"}
+# Directories that are not the project's own text: tools, caches, installed packages, run-time data, mutmut's copy.
+SKIPPED_DIRS = {
+    ".git",
+    ".venv",
+    ".tools",
+    ".ruff_cache",
+    ".pytest_cache",
+    "__pycache__",
+    "node_modules",
+    "var",
+    "mutants",
+}
 CITING_SUFFIXES = {".py", ".md", ".yaml", ".yml", ".json"}
 CITING_ROOTS = ("services", "shared", "deploy", "docs", "tests")
 

@@ -281,3 +281,89 @@ def test_optional_data_is_padded_to_16():
 def test_invalid_input_is_rejected(override):
     with pytest.raises(ValueError):
         specimen(**override)
+
+
+# --- every letter, every boundary, every refusal in words ---------------------------------------------------
+
+
+def test_check_digit_values_every_letter_to_z():
+    # A=10 … Z=35, weights 7, 3, 1: X=33, Y=34, Z=35 → 231 + 102 + 35 = 368.
+    assert check_digit("XYZ") == "8"
+    assert check_digit("Z") == "5"
+
+
+def test_check_digit_refusal_names_the_character_and_the_field():
+    with pytest.raises(ValueError) as refused:
+        check_digit("AB-1")
+    assert str(refused.value) == "invalid MRZ character '-' in 'AB-1'"
+
+
+def test_transliterate_keeps_a_leading_or_trailing_x():
+    assert transliterate("Xavier Max") == "XAVIER<MAX"
+
+
+def test_punctuation_inside_one_character_drops_only_itself():
+    # NFKD writes "℅" as "c/o" and "⑴" as "(1)": the slash and the parentheses carry no letters, the rest counts.
+    assert transliterate("A℅B") == "ACOB"
+    with pytest.raises(ValueError, match=re.escape("cannot transliterate '⑴' (U+2474)")):
+        transliterate("Ana ⑴")
+
+
+def test_transliteration_refusals_in_words():
+    with pytest.raises(ValueError) as refused:
+        transliterate("ERIKSSON ΩMEGA")
+    assert str(refused.value) == "cannot transliterate 'Ω' (U+03A9)"
+    with pytest.raises(ValueError) as refused:
+        transliterate("'-'")
+    assert str(refused.value) == "the name transliterates to nothing"
+
+
+def test_a_cut_surname_ending_in_x_keeps_it():
+    assert name_field("Marx Engels", "", 4) == "MARX"
+    assert name_field("Abcx Marx", "Zoe", 7) == "ABCX<<Z"
+
+
+def test_the_narrowest_name_field_holds_surname_separator_and_initial():
+    assert name_field("Eriksson", "Anna", 4) == "E<<A"
+    with pytest.raises(ValueError) as refused:
+        name_field("Eriksson", "Anna", 3)
+    assert str(refused.value) == "name field width 3 cannot hold surname, separator and initial"
+
+
+def test_the_defaults_are_peru_and_no_optional_data():
+    line1, line2 = mrv_a(
+        document_number="V0001234",
+        surnames="Quispe",
+        given_names="Rosa",
+        nationality="BOL",
+        date_of_birth=date(1985, 3, 1),
+        sex="F",
+        valid_until=date(2026, 3, 1),
+    )
+    assert line1[:5] == "V<PER" and line2[28:] == "<" * 16
+
+
+@pytest.mark.parametrize(
+    ("override", "why"),
+    [
+        ({"document_number": "AB-123"}, "invalid document number 'AB-123'"),
+        ({"optional_data": "ZE-1"}, "invalid optional data 'ZE-1'"),
+        ({"type_letter": "1"}, "invalid document type letter '1'"),
+        ({"sex": "Q"}, "invalid sex 'Q'"),
+        ({"nationality": "XXXX"}, "invalid ICAO state code 'XXXX'"),
+    ],
+)
+def test_invalid_input_is_refused_in_words(override, why):
+    with pytest.raises(ValueError) as refused:
+        specimen(**override)
+    assert str(refused.value) == why
+
+
+def test_validate_words_each_problem():
+    wrong = SPECIMEN_2[:9] + "0" + SPECIMEN_2[10:19] + "0" + SPECIMEN_2[20:27] + "0" + SPECIMEN_2[28:]
+    assert validate_mrv_a("P" + SPECIMEN_1[1:], wrong) == [
+        "line 1 does not start with document code 'V'",
+        "document number check digit is '0', expected '4'",
+        "date of birth check digit is '0', expected '8'",
+        "valid until check digit is '0', expected '9'",
+    ]

@@ -126,3 +126,16 @@ def test_a_case_becomes_not_required_only_from_pending_and_stays_so():
     for current in (CaseState.GRANTED, CaseState.DENIED, CaseState.REVOKED):
         with pytest.raises(InvalidTransition):
             transition(current, CaseState.NOT_REQUIRED)
+
+
+def test_the_waiver_keeps_the_treatys_window():
+    result = concluded(request(status=SHORT_STAY, principal=person("p0", nationality="LVA"), family=[]))
+    [covered] = result.not_required
+    assert (covered.waiver.country, covered.waiver.max_stay_days, covered.waiver.window_days) == ("LVA", 90, 180)
+
+
+def test_nobody_granted_and_nobody_covered_is_denied():
+    r = request(status=SHORT_STAY, principal=person("p0", nationality="ESP", passport=PT.ORDINARY), family=[])
+    result = concluded(r)
+    assert result.state is CaseState.DENIED and result.not_required == ()
+    assert [d.decision for d in result.decisions] == [Decision.DENIED] and result.visa_event is AuthorizationDenied

@@ -129,5 +129,12 @@ def test_who_may_send_a_case_to_another_post():
     for decided in (CaseState.GRANTED, CaseState.DENIED, CaseState.NOT_REQUIRED, CaseState.REVOKED):
         with pytest.raises(NotPending):
             post_after_assignment(decided, None, "o1", "ROM")
-    with pytest.raises(RenewalKeepsPost):
+    with pytest.raises(
+        RenewalKeepsPost, match="^a renewal is issued by the consular post that issued the visas it renews$"
+    ):
         post_after_assignment(CaseState.PENDING, None, "o1", "ROM", renewal=True)
+    # Who may comes first: a decided renewal is not pending, another officer's renewal is theirs.
+    with pytest.raises(NotPending, match="^a GRANTED case cannot be sent to another post: only a PENDING case can$"):
+        post_after_assignment(CaseState.GRANTED, None, "o1", "ROM", renewal=True)
+    with pytest.raises(AssignedToAnother):
+        post_after_assignment(CaseState.PENDING, "o2", "o1", "ROM", renewal=True)

@@ -55,6 +55,9 @@ def test_the_order_of_reports_does_not_change_the_outcome():
         ([Status.NOT_REQUIRED, Status.AUTHORIZED], Status.AUTHORIZED),  # the spouse's visa is still to come
         ([Status.NOT_REQUIRED, Status.ISSUED], Status.ISSUED),
         ([Status.NOT_REQUIRED, Status.UNDER_REVIEW], Status.UNDER_REVIEW),
+        # By rank, not by name: "CANCELLED" sorts before "ISSUED", and "SUBMITTED" before "UNDER_REVIEW".
+        ([Status.CANCELLED, Status.ISSUED], Status.ISSUED),
+        ([Status.UNDER_REVIEW, Status.SUBMITTED], Status.SUBMITTED),
     ],
 )
 def test_the_request_status_follows_its_people(people, expected):

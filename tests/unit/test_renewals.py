@@ -112,3 +112,80 @@ def test_a_short_stay_is_not_renewed():
 )
 def test_whom_a_notice_of_the_end_of_functions_concerns(changes, named, expected):
     assert ended_by_notice(family(**changes), named) == expected
+
+
+@pytest.mark.parametrize(
+    ("held", "renewing", "sentence"),
+    [
+        (
+            Held("p0", "PRINCIPAL", 0, status=Status.UNDER_REVIEW),
+            (),
+            "p0 holds no issued visa to renew",
+        ),
+        (
+            Held("p0", "PRINCIPAL", 0, status=Status.CANCELLED),
+            (),
+            "visa PE0000000 was cancelled: a cancelled visa is not renewed, submit a new request",
+        ),
+        (
+            Held("p0", "PRINCIPAL", 0, status=Status.SUPERSEDED),
+            (),
+            "visa PE0000000 was already renewed: renew the visa that superseded it",
+        ),
+        (
+            Held("p0", "PRINCIPAL", 0, visa_valid_until=dt.date(2028, 2, 29)),
+            (),
+            "visa PE0000000 expired on 2028-02-29: an expired visa is not renewed, submit a new request",
+        ),
+        (Held("p0", "PRINCIPAL", 0), ("PE0000000",), "visa PE0000000 is already being renewed"),
+    ],
+    ids=["pending", "cancelled", "superseded", "expired", "being-renewed"],
+)
+def test_the_reason_is_worded_in_full_naming_the_visa(held, renewing, sentence):
+    """The whole sentence, not a fragment: the msgid is what the Spanish catalog translates."""
+    assert why_not_renewable(held, renewing=renewing, today=TODAY) == sentence
+
+
+@pytest.mark.parametrize(
+    ("changes", "renewing", "sentence"),
+    [
+        (
+            {"p0": {"status": Status.CANCELLED}},
+            (),
+            "the principal's visa cannot be renewed (visa PE0000000 was cancelled: a cancelled visa is not renewed, "
+            "submit a new request), nor can the family's without it",
+        ),
+        (
+            {"p0": {"visa_valid_until": dt.date(2028, 2, 1)}},
+            (),
+            "the principal's visa cannot be renewed (visa PE0000000 expired on 2028-02-01: an expired visa is not "
+            "renewed, submit a new request), nor can the family's without it",
+        ),
+        (
+            {},
+            ("PE0000000",),
+            "the principal's visa cannot be renewed (visa PE0000000 is already being renewed), nor can the family's "
+            "without it",
+        ),
+    ],
+    ids=["cancelled", "expired", "being-renewed"],
+)
+def test_a_renewal_of_everyone_without_the_principal_names_the_principals_reason(changes, renewing, sentence):
+    """The family's visas still stand; the reason given is the principal's (listed last here, first by position)."""
+    with pytest.raises(NotRenewable) as refused:
+        renewable(RESIDENT, list(reversed(family(**changes))), None, renewing=renewing, today=TODAY)
+    assert str(refused.value) == sentence
+
+
+@pytest.mark.parametrize(
+    ("status", "named", "sentence"),
+    [
+        (ImmigrationStatus.SHORT_STAY, None, "a short-stay visa is not renewed: submit a new request for a new stay"),
+        (RESIDENT, ["p1"], "a family member's visa is renewed with the principal's: name the principal too"),
+    ],
+    ids=["short-stay", "family-alone"],
+)
+def test_a_refused_renewal_is_worded_in_full(status, named, sentence):
+    with pytest.raises(NotRenewable) as refused:
+        renewable(status, family(), named, renewing=(), today=TODAY)
+    assert str(refused.value) == sentence

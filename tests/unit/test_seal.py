@@ -68,6 +68,32 @@ def test_c40_matches_the_worked_examples():
         c40.encode("a-b")
 
 
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (b"\xeb", "C40 comes in pairs of bytes, not 1 bytes"),
+        (b"\xfe\x42\xeb\x04", "a single character may only end C40 data"),
+        (b"\xfe\x01", "byte 0x01 after 0xfe is no C40 character"),
+        (b"\x00\x00", "bytes 0x00 0x00 are no C40 triple"),
+        (b"\xfa\x01", "bytes 0xfa 0x01 are no C40 triple"),  # 64000: one past the largest triple (39, 39, 39)
+        (b"\x00\x01", "C40 shift value 0 is not used in a seal"),  # 0: the smallest value, a triple of shifts
+        (b"\x06\xbc", "C40 shift value 1 is not used in a seal"),
+    ],
+    ids=["odd", "unlatch-not-last", "unlatch-no-character", "below", "above", "zero", "shift"],
+)
+def test_c40_refuses_what_is_not_c40_and_says_why(data, why):
+    with pytest.raises(c40.C40Error) as refused:
+        c40.decode(data)
+    assert str(refused.value) == why
+
+
+def test_c40_refuses_a_character_it_cannot_hold_and_names_it():
+    with pytest.raises(c40.C40Error) as refused:
+        c40.encode("AB-C")
+    assert str(refused.value) == "C40 holds A-Z, 0-9, space and '<' only, not '-'"
+    assert c40.decode(bytes.fromhex("fa00")) == "ZZZ"  # 63999, the largest triple: bytes 0xfa 0x00
+
+
 def test_dates_are_mmddyyyy_in_three_bytes():
     assert vds.date_bytes(dt.date(1957, 3, 25)) == bytes.fromhex("319ef5")  # Part 13's own example
     assert vds.date_from(bytes.fromhex("0f7134")) == dt.date(2020, 1, 1)

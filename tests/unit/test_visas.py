@@ -177,3 +177,22 @@ def test_a_renewal_of_a_visa_that_no_longer_stands_is_withheld():
     # Another visa having ended changes nothing for this renewal.
     issue, withheld = visas_to_issue([renewal], [], ended={"PE0000009"})
     assert [t.person_id for t in issue] == ["p0"] and withheld == []
+
+
+def test_the_last_visa_number_of_a_prefix_and_the_overflow_named():
+    assert visa_number("PE", 9_999_999) == "PE9999999"
+    assert visa_number("LIMA", 10_000) == "LIMA10000"
+    with pytest.raises(OverflowError, match="visa numbers with prefix 'LIMA' are exhausted"):
+        visa_number("LIMA", 100_000)
+
+
+def test_a_denial_before_a_grant_does_not_stop_the_grant():
+    issue, withheld = visas_to_issue([_denied(_person("p0")), _granted(_person("p1"))], [])
+    assert [t.person_id for t in issue] == ["p1"] and withheld == []
+
+
+@pytest.mark.parametrize("missing", ["valid_from", "valid_until"])
+def test_a_grant_missing_either_end_of_its_validity_is_refused(missing):
+    decision = _granted(_person("p0")).model_copy(update={missing: None})
+    with pytest.raises(MissingValidity, match="grant for p0 carries no validity"):
+        visas_to_issue([decision], [])

@@ -254,3 +254,47 @@ def test_a_stay_counts_the_day_of_arrival_and_the_day_of_departure():
     assert stay(departure=days(30)).days == 30
     assert stay().days is None
     assert dataclasses.replace(stay(), departure=dt.date(2027, 3, 15)).days == 60
+
+
+def test_add_months_reaches_the_last_year_a_date_holds():
+    assert add_months(dt.date(9999, 1, 31), 1) == dt.date(9999, 2, 28)
+    assert add_months(dt.date(9998, 12, 15), 12) == dt.date(9999, 12, 15)
+
+
+def test_the_passports_an_entry_exempts_are_listed_in_words():
+    found = judge((entry(passport_types=(PT.LAISSEZ_PASSER,)),), stay())
+    assert (
+        found.shortfalls[0][1][0].message == "agreement with IDN exempts laissez-passer passports, not diplomatic ones."
+    )
+    found = judge((entry(passport_types=(PT.DIPLOMATIC, PT.SERVICE)),), stay(passport_type=PT.LAISSEZ_PASSER))
+    assert found.shortfalls[0][1][0].message == (
+        "agreement with IDN exempts diplomatic or service passports, not laissez-passer ones."
+    )
+    found = judge((entry(passport_types=(PT.DIPLOMATIC, PT.OFFICIAL, PT.SERVICE)),), stay(passport_type=PT.ORDINARY))
+    assert found.shortfalls[0][1][0].message == (
+        "agreement with IDN exempts diplomatic, official or service passports, not ordinary ones."
+    )
+
+
+def test_a_passport_expiring_before_the_departure_is_said_in_words():
+    found = judge((entry(),), stay(passport_expires_on=days(9), departure=days(10)))
+    assert (
+        found.shortfalls[0][1][0].message == "the passport expires on 2027-01-23, before the departure on 2027-01-24."
+    )
+
+
+@pytest.mark.parametrize(
+    ("expires", "said"),
+    [(days(30), False), (days(29), True)],
+    ids=["on-the-assumed-last-day", "the-day-before"],
+)
+def test_without_a_departure_a_passport_expiring_before_the_assumed_last_day_is_a_condition(expires, said):
+    """30 days from 15 January end on 13 February: a passport valid through it needs no word."""
+    found = judge((entry(),), stay(passport_expires_on=expires))
+    assert isinstance(found, Covered)
+    assert (f"the passport expires on {expires}: the stay must end by then" in found.conditions) is said
+
+
+def test_several_purposes_are_listed_in_words():
+    found = judge((entry(purposes=("OFFICIAL_ACTIVITY", "TRANSIT")),), stay())
+    assert found.conditions[-1] == "for official activity, transit to a third country only"
