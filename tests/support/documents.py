@@ -17,6 +17,19 @@ from shared import mrz
 from shared.seal.store import SealKeyFiles
 
 POST = "LIM"
+# An example visa's dates and MRZ, for the seal's tests.
+ISSUED = dt.date(2026, 11, 27)
+UNTIL = dt.date(2030, 1, 14)
+MRZ = mrz.mrv_a(
+    document_number="PE0000001",
+    type_letter="D",
+    surnames="ERIKSSON",
+    given_names="ANNA MARIA",
+    nationality="SWE",
+    date_of_birth=dt.date(1974, 8, 12),
+    sex="F",
+    valid_until=UNTIL,
+)
 MM_PER_POINT = 25.4 / 72
 
 

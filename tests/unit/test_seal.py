@@ -10,7 +10,6 @@ import stat
 
 import pytest
 
-from shared import mrz
 from shared.seal import c40, vds
 from shared.seal.keys import (
     BAD_SIGNATURE,
@@ -24,19 +23,7 @@ from shared.seal.keys import (
     verify,
 )
 from shared.seal.store import SealKeyFiles, SealKeysMissing
-
-ISSUED = dt.date(2026, 11, 27)
-UNTIL = dt.date(2030, 1, 14)
-MRZ = mrz.mrv_a(
-    document_number="PE0000001",
-    type_letter="D",
-    surnames="ERIKSSON",
-    given_names="ANNA MARIA",
-    nationality="SWE",
-    date_of_birth=dt.date(1974, 8, 12),
-    sex="F",
-    valid_until=UNTIL,
-)
+from tests.support.documents import ISSUED, MRZ, UNTIL
 
 
 def visa_seal(key: SealKey, *, signed_on: dt.date = ISSUED, kid: str | None = None) -> vds.VisaSeal:

@@ -8,21 +8,9 @@ import datetime as dt
 
 import pytest
 
-from shared import mrz
 from shared.seal import c40, vds
+from tests.support.documents import ISSUED, MRZ
 
-ISSUED = dt.date(2026, 11, 27)
-UNTIL = dt.date(2030, 1, 14)
-MRZ = mrz.mrv_a(
-    document_number="PE0000001",
-    type_letter="D",
-    surnames="ERIKSSON",
-    given_names="ANNA MARIA",
-    nationality="SWE",
-    date_of_birth=dt.date(1974, 8, 12),
-    sex="F",
-    valid_until=UNTIL,
-)
 SIGNATURE = bytes(range(64))
 HEADER_LENGTH = 18  # magic, version, State (2), "PERE02K1" in C40 (6), two dates (6), definition and category
 
