@@ -11,6 +11,7 @@ from sqlalchemy import DateTime, MetaData, TypeDecorator, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from .inline_sqlite import begin_immediate, connector
 from .settings import async_database_url
 
 # Every constraint and index gets a name a migration can refer to on both dialects. These are PostgreSQL's own
@@ -43,22 +44,18 @@ class UTCDateTime(TypeDecorator):
         return value
 
 
-def _sqlite_connect(dbapi_connection, _record) -> None:
-    # The driver would open transactions lazily, at the first write, so the reads before it would not
-    # belong to the transaction: take over BEGIN (see _sqlite_begin).
-    dbapi_connection.isolation_level = None
-    # WAL lets the outbox relay read while a handler writes; busy_timeout waits instead of failing.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
-
-
 def _sqlite_begin(connection) -> None:
     # SQLite serializes writers; taking the write lock at BEGIN makes every transaction serializable,
-    # so two events about one request can never both act on what they read before the other wrote.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # so two events about one request can never both act on what they read before the other wrote. A read-only
+    # session (``Database.sessions``) begins a deferred transaction: in WAL mode it reads a snapshot and takes
+    # no lock at all.
+    if connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        begin_immediate(connection)
+
+
+READ_ONLY = "visa_read_only"
 
 
 async def serialize(session: AsyncSession, key: str) -> None:
@@ -75,14 +72,21 @@ class Database:
         self.url = async_database_url(url)
         self.metadata = metadata
         parsed = make_url(self.url)
-        kwargs: dict = {"pool_pre_ping": True}
-        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs: dict = {}
+        if parsed.get_backend_name() == "sqlite":
+            database = parsed.database or ":memory:"
+            if database != ":memory:" and not database.startswith("file:"):
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            # The file is local: nothing to ping before a checkout, and no thread to hop to (inline_sqlite.py).
+            kwargs["async_creator"] = connector(database, uri=bool(parsed.query.get("uri")))
+        else:
+            kwargs["pool_pre_ping"] = True
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if parsed.get_backend_name() == "sqlite":
-            event.listen(self.engine.sync_engine, "connect", _sqlite_connect)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Reads (queries, account look-ups) and writes (``transaction``): on SQLite only a write takes the lock.
+        self.sessions = async_sessionmaker(self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
+        self._writes = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @property
     def is_postgres(self) -> bool:
@@ -98,11 +102,12 @@ class Database:
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
+            await conn.execution_options(**{READ_ONLY: True})
             await conn.execute(text("SELECT 1"))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session, session.begin():
+        async with self._writes() as session, session.begin():
             yield session
 
     async def dispose(self) -> None:

@@ -103,7 +103,10 @@ def create_app(
     # the operations routes are left out of both.
     Instrumentator(registry=metrics.registry, excluded_handlers=OPERATIONS_ROUTES).instrument(app)
     FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=observability.tracer_provider, excluded_urls=",".join(OPERATIONS_ROUTES)
+        app,
+        tracer_provider=observability.tracer_provider,
+        excluded_urls=",".join(OPERATIONS_ROUTES),
+        exclude_spans=["receive", "send"],  # a span per ASGI message tells nothing the request's span does not
     )
     instrument_engine(db.engine, observability)
 

@@ -56,6 +56,22 @@ class CommonSettings(BaseSettings):
     visa_outbox_poll_seconds: float = Field(
         1.0, gt=0, description="How often the outbox relay looks for events left by another process."
     )
+    visa_outbox_retention_days: float = Field(
+        7.0,
+        gt=0,
+        description="Published outbox rows staged longer ago than this are deleted (shared/messaging/retention.py); "
+        "an unpublished row is kept whatever its age.",
+    )
+    visa_inbox_retention_days: float = Field(
+        30.0,
+        gt=0,
+        description="Inbox entries older than this are deleted; an event older than this, less an hour, is refused "
+        "to the dead-letter queue (it may have been handled, its entry gone). Raise it before replaying older "
+        "dead letters.",
+    )
+    visa_retention_interval_seconds: float = Field(
+        600.0, gt=0, description="How often each service process prunes its outbox and inbox."
+    )
     visa_graceful_timeout: float = Field(15.0, gt=0, description="Seconds in-flight handlers get on shutdown.")
     log_level: str = Field("INFO", description="Log level of the service.")
     visa_event_log_max_age: str | None = Field(

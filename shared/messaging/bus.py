@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import time
@@ -36,8 +37,9 @@ from shared.settings import CommonSettings
 from shared.signing import SignatureRejected, SigningKey
 from shared.signing.store import KeyFiles, RingFile
 
-from .outbox import first_delivery, stage
+from .outbox import Staged, first_delivery, stage
 from .relay import OutboxRelay
+from .retention import Retention, too_old
 from .topology import ConsumerQueue, Topology
 
 log = logging.getLogger("visa.messaging")
@@ -52,13 +54,16 @@ class UnitOfWork:
     signer: SigningKey | None
     cause: Envelope | None = None
     emitted: list[Envelope] = field(default_factory=list)
+    # When the relay publishes the events right after commit, the claim their rows are staged with (relay.py).
+    claim: Callable[[], dt.datetime | None] = lambda: None
+    staged: list[Staged] = field(default_factory=list)
 
     async def emit(self, data: EventData) -> Envelope:
         if self.signer is None:
             raise RuntimeError(f"{self.source} owns no event type: it may not emit {data.event_type}")
         envelope = Envelope.wrap(data, source=self.source, causation=self.cause, traceparent=traceparent_now())
         envelope = signed(envelope, self.signer)
-        await stage(self.session, envelope)
+        self.staged.append(await stage(self.session, envelope, claimed_until=self.claim()))
         self.emitted.append(envelope)
         return envelope
 
@@ -111,15 +116,23 @@ class Bus:
             log_level=logging.DEBUG,  # one line per message is DEBUG; state changes log at INFO
         )
         self.relay = OutboxRelay(db, self._publish, poll_seconds=settings.visa_outbox_poll_seconds)
+        self.retention = Retention(
+            db,
+            outbox_days=settings.visa_outbox_retention_days,
+            inbox_days=settings.visa_inbox_retention_days,
+            interval_seconds=settings.visa_retention_interval_seconds,
+        )
         self.consumers: list[ConsumerQueue] = []
         self.database_retry_seconds = 0.5
 
     @asynccontextmanager
     async def unit(self, cause: Envelope | None = None) -> AsyncIterator[UnitOfWork]:
         async with self.db.transaction() as session:
-            uow = UnitOfWork(session, self.source, self.signer, cause)
+            uow = UnitOfWork(session, self.source, self.signer, cause, claim=self.relay.claim_until)
             yield uow
-        if uow.emitted:
+        if claimed := [staged for staged in uow.staged if staged.claimed]:
+            self.relay.send(claimed)  # committed: out now, from memory
+        if len(claimed) < len(uow.staged):
             self.relay.notify()
 
     async def _publish(self, row) -> None:
@@ -165,7 +178,7 @@ class Bus:
 
         queue, settled = consumer.name, self.metrics.settled
 
-        async def on_message(message: RabbitMessage) -> None:
+        async def on_message(message) -> None:  # the message itself (``_the_message``): nothing to inject
             with clocks.using(self.clock), about_request(None):
                 await handle(message)
 
@@ -198,6 +211,16 @@ class Bus:
                 log.error("%s dead-letters message %s: %s", name, message.message_id, _reason(invalid))
                 settled(queue, event_type, DEAD_LETTERED)
                 raise RejectMessage(requeue=False) from invalid
+            if too_old(envelope.time, self.retention.inbox_retention, self.clock.now()):
+                # Its inbox entry may have been pruned (retention.py): handling it could act a second time.
+                log.error(
+                    "%s dead-letters event %s of %s: older than the inbox's retention (VISA_INBOX_RETENTION_DAYS)",
+                    name,
+                    envelope.id,
+                    envelope.time.isoformat(),
+                )
+                settled(queue, event_type, DEAD_LETTERED)
+                raise RejectMessage(requeue=False)
             with self._span(f"{queue} handle {envelope.type}", envelope):
                 await handled(message, envelope, handler, data)
 
@@ -242,6 +265,7 @@ class Bus:
             self.topology.consumed(consumer),
             ack_policy=AckPolicy.REJECT_ON_ERROR,
             title=name,
+            decoder=_the_message,
         )(on_message)
 
     @contextmanager
@@ -297,6 +321,7 @@ class Bus:
         await self._check_topology()
         await self.broker.start()
         self.relay.start()
+        self.retention.start()
 
     async def _check_topology(self) -> None:
         names = [self.topology.events.name] + [self.topology.name(consumer.name) for consumer in self.consumers]
@@ -311,11 +336,19 @@ class Bus:
             ) from error
 
     async def stop(self) -> None:
+        await self.retention.stop()
         await self.relay.stop()
         await self.broker.stop()
 
     async def ready(self) -> bool:
         return await self.broker.ping(timeout=2.0)
+
+
+async def _the_message(message: RabbitMessage) -> RabbitMessage:
+    """The subscriber's decoder: the handler is given the message as it came, which it reads and verifies itself.
+    Asking for it by annotation (``message: RabbitMessage``, a context field) would have FastStream's dependency
+    solver fetch it in a worker thread, for every delivery (docs/performance.md)."""
+    return message
 
 
 def _reason(error: Exception) -> str:

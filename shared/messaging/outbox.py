@@ -7,6 +7,7 @@ in one transaction: a crash can lose neither the events nor the memory of having
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from sqlalchemy import (
     BigInteger,
@@ -22,7 +23,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import clock
@@ -42,6 +43,9 @@ outbox = Table(
     Column("body", LargeBinary, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("published_at", UTCDateTime(), nullable=True),
+    # Until when a relay publishes this row and others leave it alone (relay.py): set when it is staged by a
+    # process that publishes it itself right after commit, or when a relay claims it from the backlog.
+    Column("claimed_until", UTCDateTime(), nullable=True),
     # The backlog alone, in the order the relay reads it (relay.py: by seq, the oldest first), with each row's
     # age for ``backlog``; a published row leaves it (migration 0002).
     Index(
@@ -51,6 +55,8 @@ outbox = Table(
         postgresql_where=text("published_at IS NULL"),
         sqlite_where=text("published_at IS NULL"),
     ),
+    # Retention (retention.py): the published rows older than it go, the oldest first.
+    Index("ix_outbox_created_at", "created_at"),
 )
 
 inbox = Table(
@@ -60,6 +66,8 @@ inbox = Table(
     Column("event_id", String(36), primary_key=True),
     Column("event_type", String(120), nullable=False),
     Column("received_at", UTCDateTime(), nullable=False),
+    # Retention (retention.py): the entries older than it go, the oldest first.
+    Index("ix_inbox_received_at", "received_at"),
 )
 
 
@@ -67,18 +75,45 @@ def now() -> dt.datetime:
     return clock.current().now()
 
 
-async def stage(session: AsyncSession, envelope: Envelope) -> None:
-    """Record an event to publish once the surrounding transaction commits."""
-    await session.execute(
-        insert(outbox).values(
-            event_id=envelope.id,
-            event_type=envelope.type,
-            routing_key=envelope.routing_key,
-            correlation_id=envelope.correlationid,
-            body=envelope.to_json(),
-            created_at=now(),
-        )
+@dataclass(frozen=True)
+class Staged:
+    """An event staged in the outbox, as the relay publishes it: the row's columns, without reading it back."""
+
+    event_id: str
+    event_type: str
+    routing_key: str
+    correlation_id: str
+    body: bytes
+    claimed: bool  # staged with a claim: the staging process publishes it right after commit
+
+
+async def stage(session: AsyncSession, envelope: Envelope, *, claimed_until: dt.datetime | None = None) -> Staged:
+    """Record an event to publish once the surrounding transaction commits; ``claimed_until``: the staging process
+    publishes it itself right after commit, and no relay takes it before then (``relay.py``)."""
+    staged = Staged(
+        event_id=envelope.id,
+        event_type=envelope.type,
+        routing_key=envelope.routing_key,
+        correlation_id=envelope.correlationid,
+        body=envelope.to_json(),
+        claimed=claimed_until is not None,
     )
+    await session.execute(
+        _STAGE,
+        {
+            "event_id": staged.event_id,
+            "event_type": staged.event_type,
+            "routing_key": staged.routing_key,
+            "correlation_id": staged.correlation_id,
+            "body": staged.body,
+            "created_at": now(),
+            "claimed_until": claimed_until,
+        },
+    )
+    return staged
+
+
+_STAGE = insert(outbox)
 
 
 async def backlog(session: AsyncSession) -> tuple[int, dt.datetime | None]:
@@ -96,20 +131,18 @@ async def backlog(session: AsyncSession) -> tuple[int, dt.datetime | None]:
     return row[0], oldest
 
 
+# One statement claims an event: the entry is written unless one is there (a redelivery, or a concurrent delivery
+# of the same event, which PostgreSQL makes this one wait for). Both dialects say ON CONFLICT DO NOTHING.
+_CLAIM = {
+    "postgresql": postgresql.insert(inbox).on_conflict_do_nothing(index_elements=["consumer", "event_id"]),
+    "sqlite": sqlite.insert(inbox).on_conflict_do_nothing(index_elements=["consumer", "event_id"]),
+}
+
+
 async def first_delivery(session: AsyncSession, consumer: str, envelope: Envelope) -> bool:
     """Claim ``envelope`` for ``consumer``; False when it was handled before (a redelivery)."""
-    seen = await session.scalar(
-        select(inbox.c.event_id).where(inbox.c.consumer == consumer, inbox.c.event_id == envelope.id)
+    result = await session.execute(
+        _CLAIM[session.bind.dialect.name],
+        {"consumer": consumer, "event_id": envelope.id, "event_type": envelope.type, "received_at": now()},
     )
-    if seen is not None:
-        return False
-    try:
-        async with session.begin_nested():
-            await session.execute(
-                insert(inbox).values(
-                    consumer=consumer, event_id=envelope.id, event_type=envelope.type, received_at=now()
-                )
-            )
-    except IntegrityError:
-        return False  # a concurrent delivery of the same event claimed it first
-    return True
+    return result.rowcount == 1

@@ -61,3 +61,27 @@ def upgrade_0002(op: Operations) -> None:
 def downgrade_0002(op: Operations) -> None:
     op.create_index("ix_outbox_published_at", "outbox", ["published_at"])
     op.drop_index("ix_outbox_unpublished", table_name="outbox")
+
+
+# Revision "claims and retention" (intake 0005, authorization 0006, issuance 0005).
+#
+# ``outbox.claimed_until``: until when one relay publishes a row and the others leave it alone (``relay.py``). A
+# relay no longer holds a transaction (and, on PostgreSQL, the rows' locks) open while the broker confirms: it
+# claims rows in one short transaction and marks them in another; a process staging events while its relay runs
+# claims them as it inserts them and publishes them right after commit. NULL on every existing row: claimable.
+# ``ix_outbox_created_at`` and ``ix_inbox_received_at``: retention (``retention.py``) deletes the rows older than
+# it, the oldest first, through them, however many rows the tables hold.
+
+
+def upgrade_claims_and_retention(op: Operations) -> None:
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True))
+    op.create_index("ix_outbox_created_at", "outbox", ["created_at"])
+    op.create_index("ix_inbox_received_at", "inbox", ["received_at"])
+
+
+def downgrade_claims_and_retention(op: Operations) -> None:
+    op.drop_index("ix_inbox_received_at", table_name="inbox")
+    op.drop_index("ix_outbox_created_at", table_name="outbox")
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_column("claimed_until")

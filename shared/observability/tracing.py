@@ -7,6 +7,12 @@ consumer, so that the submission, the authorization and the issuance of one requ
 long the outbox waits. Spans are exported over OTLP when ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or
 ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) is set; otherwise nothing leaves the process, but trace ids still
 correlate the logs.
+
+Spans are recorded only while something receives them (a span processor: the OTLP exporter, or a test's): a
+span nobody receives is a non-recording one, which keeps its trace and span ids (the logs' correlation, the
+``traceparent`` the events carry) without the cost of its attributes, events and end (``Recorded``; measured in
+docs/performance.md). A service that exports follows the sampling decision of the request's first service, so
+export from every service or from none.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision, ParentBased, Sampler, SamplingResult
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .metrics import Metrics
@@ -41,8 +48,29 @@ def context_of(traceparent: str | None) -> Context | None:
     return context if trace.get_current_span(context).get_span_context().is_valid else None
 
 
+class Recorded(Sampler):
+    """Samples (as ``ParentBased(ALWAYS_ON)``, OpenTelemetry's default) while ``provider`` has a span processor to
+    hand the spans to; drops them otherwise: they are then non-recording, with their ids."""
+
+    def __init__(self) -> None:
+        self.provider: TracerProvider | None = None
+        self._sampled = ParentBased(ALWAYS_ON)
+
+    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None):
+        # The SDK keeps its processors here; ``add_span_processor`` appends to it.
+        if self.provider is not None and self.provider._active_span_processor._span_processors:
+            return self._sampled.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+        parent = trace.get_current_span(parent_context).get_span_context()
+        return SamplingResult(Decision.DROP, trace_state=parent.trace_state if parent.is_valid else None)
+
+    def get_description(self) -> str:
+        return "Recorded{ParentBased{ALWAYS_ON} while a span processor receives spans}"
+
+
 def _provider(service: str) -> TracerProvider:
-    provider = TracerProvider(resource=Resource.create({"service.name": f"visa-{service}"}))
+    sampler = Recorded()
+    provider = TracerProvider(resource=Resource.create({"service.name": f"visa-{service}"}), sampler=sampler)
+    sampler.provider = provider
     if any(os.environ.get(name) for name in OTLP_ENDPOINTS):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 

@@ -12,7 +12,15 @@ divides it by the requests completed end to end in the phase; the rest of the ma
 processes": a run where it is not near zero shared the machine and its figures are not the system's. ``--profile DIR`` records each service with
 py-spy during phases 2 and 3; ``--count-statements`` counts the SQL statements each service sends
 (``statements.py``); both perturb the figures: measure without them. It prints figures, writes them to
-``var/bench/pipeline-<database>.json`` and removes everything it created, also on error or Ctrl-C.
+``var/bench/pipeline-<database>.json`` and removes everything it created, also on error or Ctrl-C (the service
+logs and keys stay in the run's temporary directory, named at its start; its SQLite databases go).
+
+``--old-rows N`` measures the same with large messaging tables: once the databases are migrated and before the
+services start, each service's ``outbox`` and ``inbox`` get N rows each, one day old (published events and handled
+ones, inside any retention: none goes during the run; ``seed.py``). ``--replicas K`` (PostgreSQL only) runs K
+processes of each service, each with its own HTTP port, on its service's one database and as its one broker user:
+a service's CPU is the sum over its replicas, wrk's threads are spread over the intake replicas and the fixed
+rates' requests sent to them in turn.
 """
 
 from __future__ import annotations
@@ -45,17 +53,18 @@ from rich.table import Table
 
 from shared.messaging.topology import CONSUMERS
 from shared.migrations import upgrade
-from tests.benchmarks import cpu, profiles, statements
+from tests.benchmarks import cpu, profiles, seed, statements
 from tests.benchmarks.hops import three_hops
 from tests.benchmarks.results import write_results
 from tests.support.broker import listen
 from tests.support.documents import make_seal_keys
 from tests.support.keys import make_keys
 from tests.support.requests import example_request
-from tests.support.system import SERVICES, ServiceProcess, System, eventually, system_env
+from tests.support.system import SERVICES, ServiceProcess, System, eventually, free_port, system_env
 from tests.support.vhost import SessionUsers, provision_vhost, remove_users, remove_vhost
 
 LUA = Path(__file__).with_name("submit.lua")
+REPLICAS_LUA = Path(__file__).with_name("replicas.lua")
 console = Console(highlight=False, width=int(os.environ.get("COLUMNS", 110)))
 
 
@@ -83,8 +92,31 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--count-statements", action="store_true", help="count each service's SQL statements (statements.py)"
     )
+    parser.add_argument(
+        "--old-rows",
+        type=int,
+        default=0,
+        metavar="N",
+        help="before the services start, N one-day-old rows into each service's outbox and N into its inbox (seed.py)",
+    )
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        metavar="K",
+        help="K processes of each service, each with its own HTTP port, on the service's one database and broker "
+        "user; wrk and the fixed rates spread over the intake replicas (K > 1: PostgreSQL only)",
+    )
     args = parser.parse_args()
     args.database = "postgresql" if args.database == "postgres" else args.database
+    if args.old_rows < 0:
+        parser.error("--old-rows must be 0 or more")
+    if args.replicas < 1:
+        parser.error("--replicas must be 1 or more")
+    if args.replicas > 1 and args.database != "postgresql":
+        parser.error("--replicas above 1 needs --database postgresql: replicas share their service's database")
+    if args.connections < wrk_threads(args.replicas):
+        parser.error(f"--connections must be at least {wrk_threads(args.replicas)}: a connection per wrk thread")
     return args
 
 
@@ -111,29 +143,48 @@ class CountedService(ServiceProcess):
         log.close()
 
 
+def replicas(system: System) -> dict[str, list[ServiceProcess]]:
+    """Each service's processes: one, or ``--replicas`` (keyed ``intake``, ``intake-2``… in ``system.services``)."""
+    found: dict[str, list[ServiceProcess]] = defaultdict(list)
+    for service in system.services.values():
+        found[service.name].append(service)
+    return dict(found)
+
+
 class Meter:
-    """CPU of each service, of the broker, PostgreSQL, Redis and the load generator over a window, per request
-    completed in it; with ``--count-statements``, each service's SQL statements too."""
+    """CPU of each service (the sum over its replicas), of the broker, PostgreSQL, Redis and the load generator
+    over a window, per request completed in it; with ``--count-statements``, each service's SQL statements too."""
 
     def __init__(self, system: System) -> None:
         self.system = system
-        self.pids = {name: [service.process.pid] for name, service in system.services.items()}
+        self.services = replicas(system)
+        self.pids = {name: [s.process.pid for s in group] for name, group in self.services.items()}
         self.pids |= {
             "rabbitmq": cpu.roots("beam.smp", "rabbit"),
             "postgresql": cpu.roots("postgres"),
             "redis": cpu.roots("redis-server"),
         }
+        # With replicas, each process alone too: how evenly the load spread.
+        spread = any(len(group) > 1 for group in self.services.values())
+        self.processes = {key: [s.process.pid] for key, s in system.services.items()} if spread else {}
+
+    def _main_threads(self) -> dict[str, cpu.Cpu]:
+        return {
+            name: sum((cpu.main_thread(s.process.pid) for s in group), cpu.Cpu())
+            for name, group in self.services.items()
+        }
 
     def start(self) -> None:
         self.started = time.perf_counter()
         self.before = cpu.snapshot(self.pids)
+        self.before_processes = cpu.snapshot(self.processes)
         self.machine = cpu.machine()
-        self.main_threads = {name: cpu.main_thread(s.process.pid) for name, s in self.system.services.items()}
+        self.main_threads = self._main_threads()
         self.generator = cpu.own(os.getpid())  # this process (HTTP client, listener) and wrk, once reaped
-        self.counts = {name: statements.read(s.counts_path) for name, s in self._counted().items()}
+        self.counts = {key: statements.read(s.counts_path) for key, s in self._counted().items()}
 
     def _counted(self) -> dict[str, CountedService]:
-        return {name: s for name, s in self.system.services.items() if isinstance(s, CountedService)}
+        return {key: s for key, s in self.system.services.items() if isinstance(s, CountedService)}
 
     def cores(self) -> dict[str, float]:
         """Cores busy so far in the window, without ending it."""
@@ -143,11 +194,10 @@ class Meter:
     async def stop(self, requests: int) -> dict:
         seconds = time.perf_counter() - self.started
         spent = cpu.since(self.before, cpu.snapshot(self.pids))
-        main = {
-            name: cpu.main_thread(s.process.pid) - self.main_threads[name] for name, s in self.system.services.items()
-        }
+        by_process = cpu.since(self.before_processes, cpu.snapshot(self.processes))
+        main = {name: used - self.main_threads[name] for name, used in self._main_threads().items()}
         spent["load generator"] = cpu.own(os.getpid()) - self.generator
-        spent["services"] = sum((spent[name] for name in self.system.services), cpu.Cpu())
+        spent["services"] = sum((spent[name] for name in self.services), cpu.Cpu())
         measured = sum((used for name, used in spent.items() if name != "services"), cpu.Cpu())
         # What else the machine did meanwhile (another job, the kernel's own work): not this benchmark's load.
         spent["other processes"] = cpu.machine() - self.machine - measured
@@ -161,13 +211,35 @@ class Meter:
             # The event loop's thread; the rest of a service's CPU ran in its other threads (aiosqlite's, AnyIO's).
             "main_thread_share": {name: used.total / max(spent[name].total, 1e-9) for name, used in main.items()},
         }
+        if by_process:
+            result["cores_by_process"] = {key: used.total / seconds for key, used in by_process.items()}
         if self._counted():
             await asyncio.sleep(1.2)  # the counts are written every second
+            counted = {
+                key: statements.difference(self.counts[key], statements.read(s.counts_path))
+                for key, s in self._counted().items()
+            }
             result["statements"] = {
-                name: per_request(statements.difference(self.counts[name], statements.read(s.counts_path)), per)
-                for name, s in self._counted().items()
+                name: per_request(added(counted[s] for s in group_keys), per)
+                for name, group_keys in self._counted_keys().items()
             }
         return result
+
+    def _counted_keys(self) -> dict[str, list[str]]:
+        keys: dict[str, list[str]] = defaultdict(list)
+        for key, service in self._counted().items():
+            keys[service.name].append(key)
+        return dict(keys)
+
+
+def added(readings) -> dict[str, list[float]]:
+    """Statement counts of several processes (a service's replicas) as one, the most frequent first."""
+    total: dict[str, list[float]] = {}
+    for reading in readings:
+        for key, (count, seconds) in reading.items():
+            before = total.get(key, [0, 0.0])
+            total[key] = [before[0] + count, before[1] + seconds]
+    return dict(sorted(total.items(), key=lambda item: -item[1][0]))
 
 
 def per_request(counted: dict[str, list[float]], requests: int) -> dict:
@@ -298,11 +370,29 @@ async def baseline(amqp_url: str, namespace: str, count: int, window: int = 256)
     }
 
 
-async def run_wrk(url: str, key: str, connections: int, duration: int) -> tuple[dict, str]:
+def wrk_threads(replicas: int) -> int:
+    """wrk's threads: two, or one per intake replica (each thread connects to one)."""
+    return 2 if replicas == 1 else replicas
+
+
+async def run_wrk(urls: list[str], key: str, connections: int, duration: int) -> tuple[dict, str]:
+    """One wrk on ``POST /v1/requests``; with several intake replicas (``urls``), its threads connect to each in
+    turn (``replicas.lua``), so its figures (requests, latency percentiles) are of all of them together."""
     env = dict(os.environ, BENCH_BODY=json.dumps(example_request(with_spouse=False)), BENCH_KEY=key)
-    args = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s", "-s", str(LUA)]
+    script = LUA
+    if len(urls) > 1:
+        script = REPLICAS_LUA
+        env |= {"BENCH_SUBMIT": str(LUA), "BENCH_PORTS": " ".join(url.rsplit(":", 1)[1] for url in urls)}
+    threads = wrk_threads(len(urls))
+    args = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
     process = await asyncio.create_subprocess_exec(
-        *args, f"{url}/v1/requests", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        *args,
+        "-s",
+        str(script),
+        f"{urls[0]}/v1/requests",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     try:
         output = (await process.communicate())[0].decode()
@@ -323,7 +413,8 @@ async def full_speed(system: System, key: str, args, amqp_url: str, namespace: s
         meter.start()
         start = time.perf_counter()
         async with profiling(system, args, "full-speed", results):
-            figures, output = await run_wrk(system.services["intake"].url, key, args.connections, args.duration)
+            urls = [intake.url for intake in replicas(system)["intake"]]
+            figures, output = await run_wrk(urls, key, args.connections, args.duration)
         under_load = meter.cores()  # while wrk ran: the window below adds the drain of the backlog
         stopped = time.perf_counter()
         console.print(
@@ -373,18 +464,22 @@ async def fixed_rate(system: System, key: str, args, amqp_url: str, namespace: s
     body, total = example_request(with_spouse=True), int(rate * args.rate_duration)
     sent: dict[str, float] = {}
     failures: list[str] = []
-    async with (
-        listen(amqp_url, namespace, "visa.issued") as listener,
-        httpx.AsyncClient(
-            base_url=system.services["intake"].url,
-            headers={"Authorization": f"Bearer {key}"},
-            timeout=30,
-            limits=httpx.Limits(max_connections=200),
-        ) as client,
-    ):
+    async with listen(amqp_url, namespace, "visa.issued") as listener, contextlib.AsyncExitStack() as clients:
         listener.events = arrivals = Arrivals()
+        # One client per intake replica; request i goes to replica i mod K.
+        intakes = [
+            await clients.enter_async_context(
+                httpx.AsyncClient(
+                    base_url=intake.url,
+                    headers={"Authorization": f"Bearer {key}"},
+                    timeout=30,
+                    limits=httpx.Limits(max_connections=200),
+                )
+            )
+            for intake in replicas(system)["intake"]
+        ]
 
-        async def send() -> None:
+        async def send(client: httpx.AsyncClient) -> None:
             at = time.perf_counter()
             try:
                 answer = await client.post("/v1/requests", json=body)
@@ -402,7 +497,7 @@ async def fixed_rate(system: System, key: str, args, amqp_url: str, namespace: s
             start, tasks = time.perf_counter(), []
             for i in range(total):
                 await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
-                tasks.append(asyncio.create_task(send()))
+                tasks.append(asyncio.create_task(send(intakes[i % len(intakes)])))
             await asyncio.gather(*tasks)
             try:
                 await listener.wait_for(
@@ -444,18 +539,19 @@ async def depths(amqp_url: str, namespace: str, suffix: str = "") -> dict[str, i
     return found
 
 
-async def stop(system: System, workdir: Path, results: dict) -> None:
-    """SIGTERM each service (uvicorn re-raises it once shut down), then count what went wrong in its log."""
-    codes = await asyncio.to_thread(lambda: {name: service.stop() for name, service in system.services.items()})
+async def stop(system: System, results: dict) -> None:
+    """SIGTERM each service process (uvicorn re-raises it once shut down), then count what went wrong in its log:
+    a log of its own per process, replicas included (``intake-2.log``…)."""
+    codes = await asyncio.to_thread(lambda: {key: service.stop() for key, service in system.services.items()})
     results["logs"] = {}
-    for service in SERVICES:
-        log = workdir / f"{service}.log"
+    for key, service in system.services.items():
+        log = service.log_path
         text = log.read_text(errors="replace") if log.exists() else ""
         counts = {level: len(re.findall(rf"^(?:\S+ \S+ )?{level}:? ", text, re.M)) for level in ("WARNING", "ERROR")}
-        results["logs"][service] = counts | {
+        results["logs"][key] = counts | {
             "redeliveries": text.count(" failed on "),
             "tracebacks": text.count("Traceback"),
-            "unclean exit": int(codes[service] not in (0, -signal.SIGTERM)),
+            "unclean exit": int(codes[key] not in (0, -signal.SIGTERM)),
         }
 
 
@@ -471,6 +567,17 @@ def cpu_line(figures: dict[str, float], *names: str, unit: str = " ms") -> str:
     return ", ".join(f"{name} {figures[name]:.2f}{unit}" for name in names if name in figures)
 
 
+def old_rows(results: dict) -> str:
+    seeded = results.get("seeding")
+    if not seeded:
+        return "none"
+    tables = {table: {rows[table] for rows in seeded["rows"].values()} for table in ("outbox", "inbox")}
+    counts = " / ".join(
+        f"{min(found):,}" if len(found) == 1 else f"{min(found):,}–{max(found):,}" for found in tables.values()
+    )
+    return f"{counts} (seeded in {seeded['seconds']:.1f} s)"
+
+
 def summarize(results: dict) -> None:
     table = Table(title="visa pipeline benchmark")
     table.add_column("measure")
@@ -480,6 +587,8 @@ def summarize(results: dict) -> None:
     rows = [
         ("machine", f"{m['platform']}, {m['cpus']} CPUs, {m['memory_gib']} GiB"),
         ("RabbitMQ / database", f"{b['rabbitmq']} / {results['database']}"),
+        ("replicas of each service", str(results["replicas"])),
+        ("old rows in outbox / inbox, each service", old_rows(results)),
         ("bare publish with confirms", f"{b['publish_confirmed_per_s']:,.0f} msg/s"),
         ("bare publish→consume round", f"{b['round_trip_per_s']:,.0f} msg/s"),
         (f"bare three hops (prefetch {h['prefetch']})", f"{h['sustained_three_hops_per_s']:,.0f} msg/s"),
@@ -499,6 +608,9 @@ def summarize(results: dict) -> None:
         ("cores busy in other processes", cpu_line(f["usage"]["cores"], "other processes", unit="")),
         ("full speed: event loop's share", cpu_line(f["usage"]["main_thread_share"], *SERVICES, unit="")),
     ]
+    if "cores_by_process" in f["usage"]:
+        by_process = f["usage"]["cores_by_process"]
+        rows.append(("full speed: cores busy per replica", cpu_line(by_process, *by_process, unit="")))
     for r in results["fixed_rate"].values():
         at = f"{r['rate']:g}/s"
         rows += [
@@ -545,6 +657,7 @@ async def main(args: argparse.Namespace) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="visa-bench-"))
     console.print(f"vhost {vhost}; service logs in {workdir}")
     results: dict = {"machine": machine(), "database": args.database, "vhost": vhost, "args": vars(args)}
+    results |= {"replicas": args.replicas, "old_rows": args.old_rows}
     results["args"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in results["args"].items()}
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)  # as Ctrl-C
     async with contextlib.AsyncExitStack() as cleanup:  # every step runs, even after one fails or Ctrl-C
@@ -561,6 +674,7 @@ async def main(args: argparse.Namespace) -> dict:
         )
         if args.database == "sqlite":
             databases = {service: f"sqlite:///{workdir / service}.db" for service in SERVICES}
+            cleanup.callback(remove_sqlite, workdir)  # after the services stopped (the stack unwinds in reverse)
         else:
             drops = (f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in names.values())
             cleanup.push_async_callback(postgres, postgres_url, *drops)
@@ -576,8 +690,25 @@ async def main(args: argparse.Namespace) -> dict:
         )
         env["LOG_LEVEL"] = "WARNING"
         kind = CountedService if args.count_statements else ServiceProcess
-        system = System(env, {s: kind(s, env, workdir / f"{s}.log", access.urls[s]) for s in SERVICES})
-        cleanup.push_async_callback(stop, system, workdir, results)
+        processes = {}
+        for s in SERVICES:  # the first replica as before (``intake``, its env's port), the others ``intake-2``…
+            for replica in range(1, args.replicas + 1):
+                name = s if replica == 1 else f"{s}-{replica}"
+                own = env if replica == 1 else env | {f"{s.upper()}_PORT": str(free_port())}
+                processes[name] = kind(s, own, workdir / f"{name}.log", access.urls[s])
+        system = System(env, processes)
+        cleanup.push_async_callback(stop, system, results)
+        # Migrated here, once per database, so that the old rows go in before any service starts.
+        for s in SERVICES:
+            await asyncio.to_thread(upgrade, s, databases[s])
+        for process in processes.values():
+            process.migrated = True
+        if args.old_rows:
+            console.print(f"old rows: {args.old_rows:,} into each service's outbox and inbox")
+            results["seeding"] = seeded = await seed.seed(databases, args.old_rows)
+            console.print(f"      {seed.describe(seeded)}")
+        if args.replicas > 1:
+            console.print(f"{args.replicas} processes of each service: " + ", ".join(system.services))
         await system.start()
         key = await asyncio.to_thread(
             system.new_key, "sponsors", "add", "--kind", "government", "--name", "Embassy of Sweden", "--country", "SWE"
@@ -599,7 +730,12 @@ async def main(args: argparse.Namespace) -> dict:
             f"prefetch {args.hop_prefetch}, each republished with confirms before its ack"
         )
         results["three_hops"] = h = await three_hops(amqp_url, prefix, args.hop_messages, prefetch=args.hop_prefetch)
-        console.print(f"[bold]2/3 full speed[/]: wrk -t2 -c{args.connections} -d{args.duration}s, principal-only")
+        threads = wrk_threads(args.replicas)
+        spread = f", a thread per intake replica ({args.connections // threads} connections each)"
+        console.print(
+            f"[bold]2/3 full speed[/]: wrk -t{threads} -c{args.connections} -d{args.duration}s, principal-only"
+            + (spread if args.replicas > 1 else "")
+        )
         results["full_speed"] = f = await full_speed(system, key, args, access.admin, "", results)
         results["ratio_end_to_end_to_bare"] = f["sustained_end_to_end_per_s"] / b["round_trip_per_s"]
         results["ratio_end_to_end_to_three_hops"] = f["sustained_end_to_end_per_s"] / h["sustained_three_hops_per_s"]
@@ -609,6 +745,12 @@ async def main(args: argparse.Namespace) -> dict:
             results["fixed_rate"][f"{rate:g}"] = await fixed_rate(system, key, args, access.admin, "", results, rate)
         results["dead_letters"] = await depths(access.admin, "", ".dlq")
     return results
+
+
+def remove_sqlite(workdir: Path) -> None:
+    """The run's SQLite databases (with ``--old-rows``, large): the logs and keys stay for a look."""
+    for path in workdir.glob("*.db*"):
+        path.unlink(missing_ok=True)
 
 
 def _quietly(function, *args) -> None:
@@ -627,6 +769,10 @@ if __name__ == "__main__":
     except (KeyboardInterrupt, asyncio.CancelledError):
         sys.exit("interrupted: services stopped, vhost, users and databases removed")
     summarize(results)
-    # A profiled or counted run is not a measurement: it does not replace the last one's figures.
+    # A profiled or counted run is not a measurement: it does not replace the last one's figures. Nor does one of
+    # another setting (replicas, old rows) replace those of the default one: each has a file of its own.
     perturbed = "-profiled" if arguments.profile or arguments.count_statements else ""
-    console.print(f"written to {write_results(results, f'pipeline-{arguments.database}{perturbed}')}")
+    setting = f"-{arguments.replicas}-replicas" if arguments.replicas > 1 else ""
+    setting += f"-{arguments.old_rows}-old-rows" if arguments.old_rows else ""
+    name = f"pipeline-{arguments.database}{setting}{perturbed}"
+    console.print(f"written to {write_results(results, name)}")

@@ -16,6 +16,8 @@ import aio_pika
 import pytest
 from sqlalchemy import func, select
 
+from shared import clock as clocks
+from shared.clock import FixedClock
 from shared.contracts import Envelope, ReviewStarted
 from shared.contracts.registry import source_of
 from shared.db import Database
@@ -29,14 +31,13 @@ from tests.support.broker import declare_topology, listen
 PROBE = ConsumerQueue("authorization.cases", ("visa.authorization.review-started",))
 
 
-def review_started(request_id: str | None = None) -> Envelope:
+def review_started(request_id: str | None = None, *, time: dt.datetime | None = None) -> Envelope:
     """A review-started event as authorization publishes it: from its source, signed with its key."""
     request_id = request_id or str(uuid.uuid4())
     settings = CommonSettings()
     key = KeyFiles(settings.visa_keyring, settings.visa_signing_keys).signing_key("authorization")
-    return signed(
-        Envelope.wrap(ReviewStarted(request_id=request_id, case_id="c-1"), source=source_of("authorization")), key
-    )
+    envelope = Envelope.wrap(ReviewStarted(request_id=request_id, case_id="c-1"), source=source_of("authorization"))
+    return signed(envelope.model_copy(update={"time": time}) if time else envelope, key)
 
 
 class Recorder:
@@ -64,11 +65,14 @@ class Recorder:
 
 
 @asynccontextmanager
-async def running_bus(tmp_path, amqp_url, namespace, recorder, *, database_url=None, event_log=True, **settings):
+async def running_bus(
+    tmp_path, amqp_url, namespace, recorder, *, database_url=None, event_log=True, clock=clocks.SYSTEM, **settings
+):
     db = Database(database_url or f"sqlite+aiosqlite:///{tmp_path}/{uuid.uuid4().hex}.db", messaging_metadata)
     await db.create_all()
     # The probe stands in for authorization: it signs review-started events with authorization's key.
-    bus = Bus(CommonSettings(amqp_url=amqp_url, visa_namespace=namespace, **settings), db, service="authorization")
+    settings = CommonSettings(amqp_url=amqp_url, visa_namespace=namespace, **settings)
+    bus = Bus(settings, db, service="authorization", clock=clock)
     consumers = (PROBE,) if recorder is not None else ()
     await declare_topology(amqp_url, bus.topology, *consumers, event_log=event_log)
     if recorder is not None:
@@ -143,6 +147,23 @@ async def test_a_redelivered_event_has_no_second_effect(tmp_path, amqp_url, name
         await recorder.wait_for(sentinel.subject)  # prefetch 1: both copies were settled before it
 
     assert recorder.calls == [event.subject, sentinel.subject]
+
+
+async def test_an_event_older_than_the_inbox_retention_is_dead_lettered_not_handled(tmp_path, amqp_url, namespace):
+    # Its inbox entry may have been pruned already: handled, it could act a second time.
+    # The consumer's clock three days on (an event older than its signing key is refused for that already).
+    recorder, now = Recorder(), dt.datetime.now(dt.UTC)
+    later = FixedClock(now + dt.timedelta(days=3))
+    async with running_bus(tmp_path, amqp_url, namespace, recorder, clock=later, visa_inbox_retention_days=2):
+        old, recent = review_started(time=now), review_started(time=now + dt.timedelta(days=2))
+        await publish_raw(amqp_url, namespace, old.to_json(), "visa.authorization.review-started", old.id)
+        dead = await next_dead_letter(amqp_url, f"{namespace}{PROBE.name}.dlq")
+        await publish_raw(amqp_url, namespace, recent.to_json(), "visa.authorization.review-started", recent.id)
+        await recorder.wait_for(recent.subject)
+
+    assert json.loads(dead.body)["id"] == old.id
+    assert dead.headers["x-death"][0]["count"] == 1  # refused once, not retried
+    assert recorder.calls == [recent.subject]
 
 
 async def test_an_unroutable_event_stays_in_the_outbox(tmp_path, amqp_url, namespace):

@@ -46,9 +46,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DIALECTS = ("sqlite", "postgresql")
 # Each history's revisions, newest first: its head, then down to 0001.
 HISTORIES = {
-    "intake": ["0004", "0003", "0002", FIRST],
-    "authorization": ["0005", "0004", "0003", "0002", FIRST],
-    "issuance": ["0004", "0003", "0002", FIRST],
+    "intake": ["0005", "0004", "0003", "0002", FIRST],
+    "authorization": ["0006", "0005", "0004", "0003", "0002", FIRST],
+    "issuance": ["0005", "0004", "0003", "0002", FIRST],
 }
 HEADS = {service: history[0] for service, history in HISTORIES.items()}
 HEAD = HEADS["intake"]  # of the tests about intake alone
@@ -364,12 +364,21 @@ def named(difference) -> tuple[str, str]:
     return kind, difference[1].name
 
 
+# Every service's outbox claims and the outbox's and inbox's retention indexes (intake and issuance 0005,
+# authorization 0006).
+CLAIMS_AND_RETENTION = {
+    ("add_column", "outbox.claimed_until"),
+    ("add_index", "ix_outbox_created_at"),
+    ("add_index", "ix_inbox_received_at"),
+}
+
 # What the models hold beyond revision 0002, by service.
 AFTER_0002 = {
     "intake": {
         ("add_column", "applicants.waiver"),  # 0003: the treaty that makes a visa unnecessary
         ("add_column", "applicants.renews_visa"),  # 0004: the visa a renewal renews
         ("add_index", "ix_applicants_renews_visa"),
+        *CLAIMS_AND_RETENTION,
     },
     "authorization": {  # 0003: officers' case assignment, the case list's filters, who revoked
         *(("add_column", f"cases.{column}") for column in ("revoked_by", "sponsor_id", "immigration_status")),
@@ -378,11 +387,13 @@ AFTER_0002 = {
         ("add_index", "ix_cases_assigned_to"),
         ("add_column", "cases.revocations"),  # 0004: each revocation, whole or per person
         ("add_column", "cases.post"),  # 0005: the consular post that issues the case's visas
+        *CLAIMS_AND_RETENTION,
     },
     "issuance": {  # 0003: a renewal's visa supersedes the old one; 0004: consular staff, who print stickers
         ("add_column", "visas.superseded_at"),
         ("add_column", "visas.superseded_by"),
         ("add_table", "consular_staff"),
+        *CLAIMS_AND_RETENTION,
     },
 }
 
