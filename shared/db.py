@@ -44,6 +44,10 @@ class UTCDateTime(TypeDecorator):
         return value
 
 
+# The execution option of read-only sessions (``Database.sessions``).
+READ_ONLY = "visa_read_only"
+
+
 def _sqlite_begin(connection) -> None:
     # SQLite serializes writers; taking the write lock at BEGIN makes every transaction serializable,
     # so two events about one request can never both act on what they read before the other wrote. A read-only
@@ -53,9 +57,6 @@ def _sqlite_begin(connection) -> None:
         connection.exec_driver_sql("BEGIN")
     else:
         begin_immediate(connection)
-
-
-READ_ONLY = "visa_read_only"
 
 
 async def serialize(session: AsyncSession, key: str) -> None:

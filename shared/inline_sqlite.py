@@ -108,9 +108,6 @@ class InlineConnection:
     def cursor(self) -> _Cursor:
         return _Cursor(self._conn.cursor())
 
-    async def execute(self, sql: str, parameters: Sequence[Any] | dict = ()) -> _Cursor:
-        return await self.cursor().execute(sql, parameters)
-
     async def commit(self) -> None:
         self._conn.commit()
 
@@ -133,10 +130,6 @@ class InlineConnection:
     @property
     def isolation_level(self) -> str | None:
         return self._conn.isolation_level
-
-    @property
-    def in_transaction(self) -> bool:
-        return self._conn.in_transaction
 
 
 def connector(database: str, *, uri: bool = False) -> Callable[[], Any]:
