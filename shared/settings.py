@@ -64,10 +64,10 @@ class CommonSettings(BaseSettings):
     )
     visa_inbox_retention_days: float = Field(
         30.0,
-        gt=0,
+        ge=1,  # the refusal keeps an hour of margin for clocks: a shorter retention would refuse fresh events
         description="Inbox entries older than this are deleted; an event older than this, less an hour, is refused "
         "to the dead-letter queue (it may have been handled, its entry gone). Raise it before replaying older "
-        "dead letters.",
+        "dead letters. At least one day.",
     )
     visa_retention_interval_seconds: float = Field(
         600.0, gt=0, description="How often each service process prunes its outbox and inbox."

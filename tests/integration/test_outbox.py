@@ -24,6 +24,7 @@ from shared.messaging import messaging_metadata
 from shared.messaging.outbox import first_delivery, inbox, outbox, stage
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.retention import CLOCK_MARGIN, Retention, too_old
+from shared.settings import CommonSettings
 
 DIALECTS = ("sqlite", "postgresql")
 NOW = dt.datetime(2026, 11, 27, 12, tzinfo=dt.UTC)
@@ -272,3 +273,10 @@ def test_an_event_older_than_the_inbox_retention_is_too_old():
     assert too_old(edge - dt.timedelta(microseconds=1), retention, NOW)
     assert not too_old(edge, retention, NOW)
     assert not too_old(NOW + dt.timedelta(days=1), retention, NOW)  # from a producer whose clock runs ahead
+
+
+def test_an_inbox_retention_under_a_day_is_refused():
+    # With an hour of margin for clocks, a retention of an hour or less would refuse every fresh event.
+    with pytest.raises(ValueError, match="greater than or equal to 1"):
+        CommonSettings(visa_inbox_retention_days=0.04)
+    assert CommonSettings(visa_inbox_retention_days=1).visa_inbox_retention_days == 1
