@@ -81,9 +81,8 @@ class OutboxRelay:
         task.add_done_callback(self._sending.discard)
 
     async def _send(self, staged: Sequence[Staged]) -> None:
-        results = await asyncio.gather(*(self.publish(row) for row in staged), return_exceptions=True)
-        refused = [row.event_id for row, result in zip(staged, results, strict=True) if isinstance(result, Exception)]
-        if confirmed := [row.event_id for row, result in zip(staged, results, strict=True) if result is None]:
+        confirmed, refused, _ = await self._publish_all(staged)
+        if confirmed:
             self._confirmed += confirmed
             self._to_mark.set()
         if refused:
@@ -114,6 +113,14 @@ class OutboxRelay:
                 raise
             self._to_mark.set()
             log.debug("outbox: marking %d published events failed, will retry", len(confirmed), exc_info=True)
+
+    async def _publish_all(self, rows: Sequence) -> tuple[list[str], list[str], list[BaseException]]:
+        """Publish ``rows``, their confirms awaited together (the broker pipelines them): the event ids confirmed,
+        those refused, and the refusals."""
+        results = await asyncio.gather(*(self.publish(row) for row in rows), return_exceptions=True)
+        confirmed = [row.event_id for row, result in zip(rows, results, strict=True) if result is None]
+        refused = [row.event_id for row, result in zip(rows, results, strict=True) if result is not None]
+        return confirmed, refused, [result for result in results if result is not None]
 
     async def _settle(self, confirmed: Iterable[str], refused: Iterable[str]) -> None:
         """One transaction: ``confirmed`` events are published, ``refused`` ones unclaimed."""
@@ -182,12 +189,8 @@ class OutboxRelay:
         rows = await self._claim()
         if not rows:
             return 0, 0
-        # Confirms are awaited together: the broker pipelines them.
-        results = await asyncio.gather(*(self.publish(row) for row in rows), return_exceptions=True)
-        confirmed = [row.event_id for row, result in zip(rows, results, strict=True) if result is None]
-        refused = [row.event_id for row, result in zip(rows, results, strict=True) if result is not None]
+        confirmed, refused, failures = await self._publish_all(rows)
         await self._settle(confirmed, refused)
-        failures = [result for result in results if isinstance(result, BaseException)]
         if failures:
             # Said once per failure streak by ``_run``; each attempt only at DEBUG.
             log.debug("outbox: %d of %d events not confirmed, will retry: %r", len(failures), len(rows), failures[0])
