@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from .inline_sqlite import begin_immediate, connector
@@ -59,13 +60,26 @@ def _sqlite_begin(connection) -> None:
         begin_immediate(connection)
 
 
+def _alive(dbapi_connection, record, proxy) -> None:
+    """A pooled PostgreSQL connection the server or the network has closed is not handed out: the pool discards
+    it and opens another. asyncpg knows it without a round trip (it read the end of the socket, or failed on it);
+    SQLAlchemy's own ``pool_pre_ping`` would send three (``BEGIN``, a ping, ``ROLLBACK``) on every checkout.
+    A connection that dies unannounced fails at its first statement instead: the HTTP layer answers 503, the bus
+    retries the event without counting an attempt (``connection_invalidated``), and the pool replaces it."""
+    if record.driver_connection.is_closed():
+        raise DisconnectionError("the PostgreSQL connection was closed")
+
+
 async def serialize(session: AsyncSession, key: str) -> None:
     """Serialize the transactions that pass the same ``key`` until they end.
 
     PostgreSQL takes a transaction-scoped advisory lock; SQLite's transactions are serial already.
     """
     if session.bind.dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+        await (await session.connection()).execute(_ADVISORY_LOCK, {"key": key})
+
+
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 
 
 class Database:
@@ -80,13 +94,20 @@ class Database:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             # The file is local: nothing to ping before a checkout, and no thread to hop to (inline_sqlite.py).
             kwargs["async_creator"] = connector(database, uri=bool(parsed.query.get("uri")))
-        else:
-            kwargs["pool_pre_ping"] = True
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if parsed.get_backend_name() == "sqlite":
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
-        # Reads (queries, account look-ups) and writes (``transaction``): on SQLite only a write takes the lock.
+        else:
+            event.listen(self.engine.sync_engine, "checkout", _alive)
+        # Reads (queries) and writes (``transaction``): on SQLite only a write takes the lock.
         self.sessions = async_sessionmaker(self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
+        # A read of one statement (an account's key) needs no transaction around it: on PostgreSQL it runs in
+        # autocommit, without the ``BEGIN`` and ``ROLLBACK`` round trips; on SQLite as ``sessions``.
+        self.lookups = (
+            self.sessions
+            if parsed.get_backend_name() == "sqlite"
+            else async_sessionmaker(self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+        )
         self._writes = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @property

@@ -10,13 +10,15 @@ and ``cases.holder_after_take|release|decision`` say which officer may act on it
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, contextmanager, suppress
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import Clock
@@ -63,6 +65,48 @@ log = logging.getLogger("visa.authorization")
 POLICY = "policy"
 # Who revokes on a sponsor's notice of the end of functions (``revoked_by``), as ``policy`` decides automatically.
 SPONSOR = "sponsor"
+
+
+# The event handlers ``receive`` and ``record_visa`` run once per consumed event: they read and write the cases
+# table with Core statements, built once here (SQLAlchemy caches their compiled form). The ORM's identity map,
+# object loading and flush cost more than these statements on that path (docs/performance.md); the officers'
+# commands and the queries, far rarer, keep the ORM.
+_cases = Case.__table__
+_CASE_EXISTS = select(_cases.c.request_id).where(_cases.c.request_id == bindparam("request_id"))
+_OPEN_CASE = insert(_cases)
+# The row lock serializes the events about one request on PostgreSQL (SQLite's transactions are serial already).
+_VISAS_FOR_UPDATE = (
+    select(_cases.c.authorization_id, _cases.c.visas)
+    .where(_cases.c.request_id == bindparam("request_id"))
+    .with_for_update()
+)
+# SET visas = :visas, from the parameters: the WHERE's is named apart from the columns (else it would be SET too).
+_RECORD_VISAS = update(_cases).where(_cases.c.request_id == bindparam("case_request_id"))
+
+
+@dataclass
+class _NewCase:
+    """The case ``receive`` opens, as the row it inserts once decided or left pending: ``_conclude`` decides it
+    as it decides a ``Case`` an officer acts on."""
+
+    request_id: str
+    authorization_id: str
+    state: CaseState
+    submission: dict
+    sponsor_id: str | None
+    immigration_status: str | None
+    violations: dict
+    opened_at: dt.datetime
+    post: str | None
+    visas: dict = field(default_factory=dict)
+    decided_by: str | None = None
+    decided_at: dt.datetime | None = None
+    decisions: list | None = None
+
+    def row(self) -> dict:
+        """The columns set, as the ORM inserted them: one never set is left out and stays NULL (a JSON column
+        given None would hold the JSON ``null``)."""
+        return {column: value for column, value in vars(self).items() if value is not None}
 
 
 class Waivers(Protocol):
@@ -125,12 +169,16 @@ class Directorate:
     # --- events ---------------------------------------------------------------------------------------
 
     async def receive(self, uow: UnitOfWork, request: RequestSubmitted) -> None:
-        """A request arrives: the rules judge it, then the policy decides or it waits for an officer."""
-        if await uow.session.get(Case, request.request_id) is not None:
+        """A request arrives: the rules judge it, then the policy decides or it waits for an officer.
+
+        The new case is one row inserted at the end, decided or pending: no ORM object (``_NewCase``).
+        """
+        connection = await uow.session.connection()
+        if (await connection.execute(_CASE_EXISTS, {"request_id": request.request_id})).first() is not None:
             log.warning("request %s submitted twice under different event ids; kept the first", request.request_id)
             return
         assessment = await self._assess(uow.session, request)
-        case = Case(
+        case = _NewCase(
             request_id=request.request_id,
             authorization_id=str(uuid.uuid4()),
             state=CaseState.PENDING,
@@ -143,7 +191,6 @@ class Directorate:
             visas={},
             post=await self._issuing_post(uow.session, request),
         )
-        uow.session.add(case)
         # A request nobody is eligible for is denied at once, with the rules it breaks; one whose eligible people
         # a waiver treaty all covers is answered at once too: there is no visa for an officer to grant.
         if not assessment.anyone_needs_a_visa or self.policy is Policy.AUTO:
@@ -151,14 +198,21 @@ class Directorate:
         else:
             await uow.emit(ReviewStarted(request_id=request.request_id, case_id=case.authorization_id))
             log.info("request %s awaits an officer", request.request_id)
+        await connection.execute(_OPEN_CASE, case.row())
 
     async def record_visa(self, uow: UnitOfWork, issued: VisaIssued) -> None:
-        """The Directorate knows which visas stand on its authorizations: a revocation names them."""
-        case = await uow.session.get(Case, issued.request_id, with_for_update=True)
+        """The Directorate knows which visas stand on its authorizations: a revocation names them.
+
+        The case's row is locked and read, then its visas updated when they change (Core, as for ``receive``).
+        """
+        connection = await uow.session.connection()
+        case = (await connection.execute(_VISAS_FOR_UPDATE, {"request_id": issued.request_id})).first()
         if case is None or case.authorization_id != issued.authorization_id:
             log.warning("visa %s names an authorization this Directorate did not give", issued.visa_number)
             return
-        case.visas = {**case.visas, issued.person_id: issued.visa_number}
+        visas = {**case.visas, issued.person_id: issued.visa_number}
+        if visas != case.visas:  # the same visa reported again changes nothing
+            await connection.execute(_RECORD_VISAS, {"case_request_id": issued.request_id, "visas": visas})
 
     async def end_functions(self, uow: UnitOfWork, notice: FunctionsEnded) -> None:
         """The sponsor notifies the end of functions: the people concerned lose their authorization (the principal
@@ -447,7 +501,7 @@ class Directorate:
     async def _conclude(
         self,
         uow: UnitOfWork,
-        case: Case,
+        case: Case | _NewCase,
         request: RequestSubmitted,
         assessment: Assessment,
         *,

@@ -50,8 +50,10 @@ from shared.messaging import UnitOfWork
 from shared.observability.logs import bind_request
 from shared.posts import Posts, PostsFile
 
+from . import progress_rows
 from .models import Applicant, SponsorRecord, VisaRequest
 from .progress import Status, advance, request_status
+from .progress_rows import Progress, RequestProgress
 from .renewals import ended_by_notice, renewable
 from .schema import DependantsIn, EndOfFunctionsIn, NoteVerbaleIn, PersonIn, RenewalIn, VisaRequestIn
 
@@ -150,7 +152,7 @@ def _record(
     )
 
 
-def _move(applicant: Applicant, reported: Status) -> None:
+def _move(applicant: Progress, reported: Status) -> None:
     applicant.status = advance(Status(applicant.status), reported)
 
 
@@ -450,7 +452,12 @@ class Intake:
     # --- events: each request's status, kept current -------------------------------------------------
 
     async def on_review_started(self, uow: UnitOfWork, event: ReviewStarted) -> None:
-        await self._report(uow, event.request_id, [(None, Status.UNDER_REVIEW)])
+        request = await self._request(uow, event.request_id)
+        if request is None:
+            return
+        for applicant in request.applicants:
+            _move(applicant, Status.UNDER_REVIEW)
+        await self._refresh(uow, request)
 
     async def on_decided(self, uow: UnitOfWork, event: AuthorizationGranted | AuthorizationDenied) -> None:
         request = await self._request(uow, event.request_id)
@@ -469,7 +476,7 @@ class Intake:
                 # existed keeps its reasons as they came.
                 found = [finding.model_dump() for finding in decision.findings] or list(decision.reasons)
                 applicant.reasons = [*found, *applicant.reasons]
-        self._refresh(request)
+        await self._refresh(uow, request)
 
     async def on_not_required(self, uow: UnitOfWork, event: AuthorizationNotRequired) -> None:
         """A waiver treaty covers these people's short stay: no visa, and no refusal either."""
@@ -482,7 +489,7 @@ class Intake:
                 _move(applicant, Status.NOT_REQUIRED)
                 if applicant.waiver is None:
                     applicant.waiver = covered[applicant.person_id].model_dump(mode="json")
-        self._refresh(request)
+        await self._refresh(uow, request)
 
     async def on_revoked(self, uow: UnitOfWork, event: AuthorizationRevoked) -> None:
         # People not yet issued lose their authorization now, even if the grant has not reached us yet;
@@ -499,7 +506,7 @@ class Intake:
             ):
                 _move(applicant, Status.CANCELLED)
                 applicant.reasons = [*applicant.reasons, note("authorization-revoked", reason=event.reason)]
-        self._refresh(request)
+        await self._refresh(uow, request)
 
     async def on_issued(self, uow: UnitOfWork, event: VisaIssued) -> None:
         request = await self._request(uow, event.request_id)
@@ -512,49 +519,40 @@ class Intake:
                 applicant.visa_valid_from = event.valid_from
                 applicant.visa_valid_until = event.valid_until
                 applicant.visa_mrz = list(event.mrz)
-        self._refresh(request)
+        await self._refresh(uow, request)
 
     async def on_superseded(self, uow: UnitOfWork, event: VisaSuperseded) -> None:
         """A renewal's visa was issued: the visa it renews (under the earlier request) no longer stands."""
-        request = await self._report(uow, event.request_id, [(event.person_id, Status.SUPERSEDED)])
-        if request is not None:
-            for applicant in request.applicants:
-                if applicant.person_id == event.person_id:
-                    applicant.reasons = [*applicant.reasons, note("visa-superseded", number=event.superseded_by)]
+        await self._visa_ended(uow, event, Status.SUPERSEDED, note("visa-superseded", number=event.superseded_by))
 
     async def on_cancelled(self, uow: UnitOfWork, event: VisaCancelled) -> None:
-        request = await self._report(uow, event.request_id, [(event.person_id, Status.CANCELLED)])
-        if request is not None:
-            for applicant in request.applicants:
-                if applicant.person_id == event.person_id:
-                    applicant.reasons = [*applicant.reasons, note("visa-cancelled", reason=event.reason)]
+        await self._visa_ended(uow, event, Status.CANCELLED, note("visa-cancelled", reason=event.reason))
+
+    async def _visa_ended(
+        self, uow: UnitOfWork, event: VisaSuperseded | VisaCancelled, status: Status, reason: dict
+    ) -> None:
+        request = await self._request(uow, event.request_id)
+        if request is None:
+            return
+        for applicant in request.applicants:
+            if applicant.person_id == event.person_id:
+                _move(applicant, status)
+                applicant.reasons = [*applicant.reasons, reason]
+        await self._refresh(uow, request)
 
     @staticmethod
-    async def _request(uow: UnitOfWork, request_id: str) -> VisaRequest | None:
+    async def _request(uow: UnitOfWork, request_id: str) -> RequestProgress | None:
         # The row lock serializes every event about one request: each sees what the previous one wrote.
-        request = await uow.session.get(VisaRequest, request_id, with_for_update=True)
+        request = await progress_rows.locked(await uow.session.connection(), request_id)
         if request is None:
             # Not ours (another intake's), or a foreign producer: nothing to keep current.
             log.warning("event about unknown request %s ignored", request_id)
         return request
 
-    def _refresh(self, request: VisaRequest) -> None:
+    async def _refresh(self, uow: UnitOfWork, request: RequestProgress) -> None:
         status = request_status(Status(applicant.status) for applicant in request.applicants)
         if status != request.status:
             log.info("request %s is %s", request.id, status)
         request.status = status
         request.updated_at = self.clock.now()
-
-    async def _report(
-        self, uow: UnitOfWork, request_id: str, changes: Iterable[tuple[str | None, Status]]
-    ) -> VisaRequest | None:
-        """Apply (person_id, status) reports; a ``None`` person means everyone in the request."""
-        request = await self._request(uow, request_id)
-        if request is None:
-            return None
-        for person_id, status in changes:
-            for applicant in request.applicants:
-                if person_id is None or applicant.person_id == person_id:
-                    _move(applicant, status)
-        self._refresh(request)
-        return request
+        await progress_rows.save(await uow.session.connection(), request)

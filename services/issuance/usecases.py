@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row, bindparam, func, insert, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from shared.clock import Clock
 from shared.contracts import (
@@ -41,6 +41,46 @@ from .visas import (
 )
 
 log = logging.getLogger("visa.issuance")
+
+# The event handlers' statements (``issue``), built once: rows in, rows out, on the unit of work's connection.
+_visas = Visa.__table__
+_revocations = Revocation.__table__
+
+_REVOCATIONS = select(_revocations.c.person_ids, _revocations.c.visa_numbers).where(
+    _revocations.c.authorization_id == bindparam("authorization_id")
+)
+_RENEWED = (
+    select(
+        _visas.c.seq,
+        _visas.c.number,
+        _visas.c.request_id,
+        _visas.c.authorization_id,
+        _visas.c.person_id,
+        _visas.c.cancelled_at,
+        _visas.c.superseded_at,
+    )
+    .where(_visas.c.number.in_(bindparam("numbers", expanding=True)))
+    .with_for_update()
+)
+_ISSUE = insert(_visas)
+_SUPERSEDE = update(_visas).where(_visas.c.seq == bindparam("old_seq"))
+
+# A visa's number derives from its sequence number, and its MRZ from its number: drawn before the ``INSERT``, the
+# sequence numbers let each visa be written once, whole. PostgreSQL draws them from the column's own sequence (the
+# numbers an ``INSERT`` would have taken; never handed out twice, even across a rollback). SQLite gives a new row
+# the largest rowid plus one: read in a transaction that holds the write lock from its ``BEGIN IMMEDIATE``
+# (shared/db.py), nobody else's insert can take them meanwhile; and should one ever, the primary key refuses the
+# second row rather than number two visas alike.
+_NEXT_SEQS = text("SELECT nextval(pg_get_serial_sequence('visas', 'seq')) FROM generate_series(1, :count)")
+_LAST_SEQ = select(func.coalesce(func.max(_visas.c.seq), 0))
+
+
+async def _next_seqs(connection: AsyncConnection, count: int) -> list[int]:
+    """The sequence numbers of the next ``count`` visas, in ascending order."""
+    if connection.dialect.name == "postgresql":
+        return sorted((await connection.execute(_NEXT_SEQS, {"count": count})).scalars())
+    last = (await connection.execute(_LAST_SEQ)).scalar_one()
+    return list(range(last + 1, last + 1 + count))
 
 
 class VisaNotFound(Refusal, LookupError):
@@ -86,15 +126,20 @@ class Consulate:
     # --- events ---------------------------------------------------------------------------------------
 
     async def issue(self, uow: UnitOfWork, grant: AuthorizationGranted) -> None:
-        """Issue a visa to each person granted, unless a revocation known already covers them."""
+        """Issue a visa to each person granted, unless a revocation known already covers them.
+
+        Core statements on the unit of work's connection rather than the ORM: on this path, once per event, the
+        ORM's own work (the session's identity map, loading objects, the flush) was most of what SQLAlchemy cost
+        (docs/performance.md). Each visa is written once, whole: its sequence number is drawn first
+        (``_next_seqs``), so its number and MRZ are in its ``INSERT``.
+        """
         self._ours(grant)
         session = uow.session
         # A grant and its revocation may be handled at once: one of them must see the other's work.
         await serialize(session, f"authorization:{grant.authorization_id}")
-        revocations = (
-            await session.scalars(select(Revocation).where(Revocation.authorization_id == grant.authorization_id))
-        ).all()
-        renewed = await self._renewed(session, grant)
+        connection = await session.connection()
+        revocations = (await connection.execute(_REVOCATIONS, {"authorization_id": grant.authorization_id})).all()
+        renewed = await self._renewed(connection, grant)
         ended = {number for number, visa in renewed.items() if visa.cancelled_at or visa.superseded_at}
         try:
             to_issue, withheld = visas_to_issue(grant.decisions, revocations, ended)
@@ -106,78 +151,88 @@ class Consulate:
                 grant.authorization_id,
                 person_id,
             )
-        for terms in to_issue:
+        if not to_issue:
+            return
+        rows = []
+        for terms, seq in zip(to_issue, await _next_seqs(connection, len(to_issue)), strict=True):
             person = terms.person
-            visa = Visa(
-                request_id=grant.request_id,
-                authorization_id=grant.authorization_id,
-                person_id=terms.person_id,
-                surnames=person.surnames,
-                given_names=person.given_names,
-                nationality=person.nationality,
-                passport_number=person.passport.number,
-                immigration_status=grant.immigration_status.value,
-                valid_from=terms.valid_from,
-                valid_until=terms.valid_until,
-                mrz_line1="",
-                mrz_line2="",
-                issued_at=self.clock.now(),
-            )
-            session.add(visa)
-            await session.flush()  # the sequence gives the number
-            visa.number = visa_number(self.visa_prefix, visa.seq)
+            number = visa_number(self.visa_prefix, seq)
             try:
-                visa.mrz_line1, visa.mrz_line2 = machine_readable_zone(
-                    visa.number, person, grant.immigration_status, terms.valid_until
+                mrz_line1, mrz_line2 = machine_readable_zone(
+                    number, person, grant.immigration_status, terms.valid_until
                 )
             except ValueError as error:  # e.g. a name ICAO 9303 cannot transliterate: no retry will help
                 raise PoisonEvent(f"no MRZ for {terms.person_id}: {error}") from error  # names no one: mrz.py
+            rows.append(
+                {
+                    "seq": seq,
+                    "number": number,
+                    "request_id": grant.request_id,
+                    "authorization_id": grant.authorization_id,
+                    "person_id": terms.person_id,
+                    "surnames": person.surnames,
+                    "given_names": person.given_names,
+                    "nationality": person.nationality,
+                    "passport_number": person.passport.number,
+                    "immigration_status": grant.immigration_status.value,
+                    "valid_from": terms.valid_from,
+                    "valid_until": terms.valid_until,
+                    "mrz_line1": mrz_line1,
+                    "mrz_line2": mrz_line2,
+                    "issued_at": self.clock.now(),
+                }
+            )
+        await connection.execute(_ISSUE, rows)
+        for terms, row in zip(to_issue, rows, strict=True):
             await uow.emit(
                 VisaIssued(
                     request_id=grant.request_id,
                     authorization_id=grant.authorization_id,
                     person_id=terms.person_id,
-                    person=person,
-                    visa_number=visa.number,
+                    person=terms.person,
+                    visa_number=row["number"],
                     immigration_status=grant.immigration_status,
-                    valid_from=visa.valid_from,
-                    valid_until=visa.valid_until,
-                    mrz=(visa.mrz_line1, visa.mrz_line2),
-                    issued_at=visa.issued_at,
+                    valid_from=row["valid_from"],
+                    valid_until=row["valid_until"],
+                    mrz=(row["mrz_line1"], row["mrz_line2"]),
+                    issued_at=row["issued_at"],
                 )
             )
-            log.info("visa %s issued to %s (request %s)", visa.number, terms.person_id, grant.request_id)
+            log.info("visa %s issued to %s (request %s)", row["number"], terms.person_id, grant.request_id)
             if terms.renews is not None:
-                await self._supersede(uow, renewed.get(terms.renews), by=visa, renewal=grant)
+                await self._supersede(uow, connection, renewed.get(terms.renews), by=row["number"], renewal=grant)
 
     @staticmethod
-    async def _renewed(session: AsyncSession, grant: AuthorizationGranted) -> dict[str, Visa]:
+    async def _renewed(connection: AsyncConnection, grant: AuthorizationGranted) -> dict[str, Row]:
         """The visas a renewal's grant renews, by number, locked (row locks): a revocation cancelling one of them
         waits for this issue, which supersedes it, or this issue waits for it and withholds the renewal."""
         numbers = sorted({decision.renews for decision in grant.decisions if decision.renews is not None})
         if not numbers:
             return {}
-        found = await session.scalars(select(Visa).where(Visa.number.in_(numbers)).with_for_update())
+        found = await connection.execute(_RENEWED, {"numbers": numbers})
         return {visa.number: visa for visa in found}
 
-    async def _supersede(self, uow: UnitOfWork, old: Visa | None, *, by: Visa, renewal: AuthorizationGranted) -> None:
-        """The renewal's visa ``by`` replaces ``old``, which no longer stands (``VisaSuperseded``)."""
+    async def _supersede(
+        self, uow: UnitOfWork, connection: AsyncConnection, old: Row | None, *, by: str, renewal: AuthorizationGranted
+    ) -> None:
+        """The renewal's visa numbered ``by`` replaces ``old``, which no longer stands (``VisaSuperseded``)."""
         if old is None:
-            log.warning("visa %s renews a visa this post did not issue: nothing superseded", by.number)
+            log.warning("visa %s renews a visa this post did not issue: nothing superseded", by)
             return
-        old.superseded_at, old.superseded_by = self.clock.now(), by.number
+        superseded_at = self.clock.now()
+        await connection.execute(_SUPERSEDE, {"old_seq": old.seq, "superseded_at": superseded_at, "superseded_by": by})
         await uow.emit(
             VisaSuperseded(
                 request_id=old.request_id,
                 authorization_id=old.authorization_id,
                 person_id=old.person_id,
                 visa_number=old.number or "",
-                superseded_by=by.number or "",
+                superseded_by=by,
                 renewal_request_id=renewal.request_id,
-                superseded_at=old.superseded_at,
+                superseded_at=superseded_at,
             )
         )
-        log.info("visa %s superseded by %s", old.number, by.number)
+        log.info("visa %s superseded by %s", old.number, by)
 
     async def cancel(self, uow: UnitOfWork, revoked: AuthorizationRevoked) -> None:
         """Execute a revocation: cancel the visas it covers, and remember it for a grant still on its way."""

@@ -40,7 +40,7 @@ def authenticated(model: type[Holder]):
         request: Request, _declared: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
     ) -> Holder:
         key = bearer_key(request)
-        async with request.app.state.db.sessions() as session:
+        async with request.app.state.db.lookups() as session:
             holder = await holder_of(session, model, key)
         if holder is None:
             raise unauthorized()

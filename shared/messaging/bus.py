@@ -22,6 +22,7 @@ from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import clock as clocks
@@ -244,7 +245,10 @@ class Bus:
                     settled(queue, envelope.type, DEAD_LETTERED)
                     raise RejectMessage(requeue=False) from poison
                 except Exception as error:
-                    if await self._database_reachable():
+                    # A connection the database dropped (a restart, a network cut) is no more the event's fault than
+                    # a database that is down: the pool replaces it, and the event is tried again at no cost.
+                    lost = isinstance(error, DBAPIError) and error.connection_invalidated
+                    if not lost and await self._database_reachable():
                         # The event's own failure: retry; the delivery limit dead-letters what never succeeds.
                         attempt = int(message.headers.get("x-delivery-count", 0) or 0)
                         log.warning(

@@ -56,9 +56,13 @@ class Recorded(Sampler):
         self.provider: TracerProvider | None = None
         self._sampled = ParentBased(ALWAYS_ON)
 
-    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None):
+    def receiving(self) -> bool:
+        """Whether a span processor receives spans now."""
         # The SDK keeps its processors here; ``add_span_processor`` appends to it.
-        if self.provider is not None and self.provider._active_span_processor._span_processors:
+        return self.provider is not None and bool(self.provider._active_span_processor._span_processors)
+
+    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None):
+        if self.receiving():
             return self._sampled.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
         parent = trace.get_current_span(parent_context).get_span_context()
         return SamplingResult(Decision.DROP, trace_state=parent.trace_state if parent.is_valid else None)
@@ -102,6 +106,17 @@ def instrument_engine(engine: AsyncEngine, observability: Observability) -> None
     from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
     from opentelemetry.metrics import NoOpMeterProvider
 
+    class Statements(EngineTracer):
+        """A span per statement while spans are received; none otherwise: a non-recording span per statement
+        carries nothing the logs or the events use (its ids are never read), and costs the statement's name
+        parsed, the span started and made current (docs/performance.md)."""
+
+        def _before_cur_exec(self, conn, cursor, statement, params, context, executemany):
+            if not sampler.receiving():
+                return statement, params
+            return super()._before_cur_exec(conn, cursor, statement, params, context, executemany)
+
+    sampler = observability.tracer_provider.sampler
     tracer = observability.tracer_provider.get_tracer("opentelemetry.instrumentation.sqlalchemy", __version__)
     usage = NoOpMeterProvider().get_meter("visa").create_up_down_counter("db.client.connections.usage")
-    EngineTracer(tracer, engine.sync_engine, usage)
+    Statements(tracer, engine.sync_engine, usage)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 import services.issuance.usecases
 from services.authorization.models import Case
@@ -202,5 +202,26 @@ async def test_a_database_outage_holds_the_event_instead_of_spending_its_deliver
     # Held until the database answers again, then handled: neither rejected nor requeued.
     assert await issuance.deliver(grant) == "ack"
     assert outage["failed_pings_left"] == 0 and len(attempts) == 3  # one failed try, then two visas
+    assert await issuance.count(Visa.__table__) == 2
+    assert await issuance.count(outbox, outbox.c.event_type == VisaIssued.event_type) == 2
+
+
+async def test_a_connection_the_database_dropped_costs_the_event_no_delivery_attempt(system, sponsor, monkeypatch):
+    # The database answers (its ping succeeds), but the connection the handler held was cut under it: a restart of
+    # the server, or a network cut, that the pool could not see before handing the connection out.
+    grant, issuance = await granted(system, sponsor), system.issuance
+    numbering, attempts = services.issuance.usecases.visa_number, []
+
+    def numbering_on_a_dropped_connection(prefix: str, seq: int) -> str:
+        attempts.append(seq)
+        if len(attempts) == 1:
+            raise DBAPIError("UPDATE visas ...", {}, ConnectionResetError("connection lost"), connection_invalidated=True)
+        return numbering(prefix, seq)
+
+    monkeypatch.setattr(services.issuance.usecases, "visa_number", numbering_on_a_dropped_connection)
+
+    # Tried again at once, on another connection: handled, not requeued (which would count an attempt).
+    assert await issuance.deliver(grant) == "ack"
+    assert len(attempts) == 3  # one failed try, then two visas
     assert await issuance.count(Visa.__table__) == 2
     assert await issuance.count(outbox, outbox.c.event_type == VisaIssued.event_type) == 2

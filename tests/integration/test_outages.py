@@ -13,6 +13,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from sqlalchemy import text
+
+from shared.db import Database
 from tests.support.components import bearer, services_on_postgres
 from tests.support.requests import visa_request
 
@@ -107,3 +110,46 @@ async def test_a_postgres_restart_answers_503_with_retry_after_never_500(proxied
     assert len(lines) == len(outage) and all(record.exc_info is None for record in lines)
     assert all(record.getMessage().startswith("POST /v1/requests answered 503") for record in lines)
     assert "ERIKSSON" not in caplog.text
+
+
+async def _driver_of(session):
+    """The asyncpg connection under ``session``."""
+    return (await (await session.connection()).get_raw_connection()).driver_connection
+
+
+async def test_a_pooled_connection_the_server_dropped_is_replaced_before_use(postgres_database):
+    url = await postgres_database("pool")
+    target = urlsplit(url)
+    proxy = Proxy(target.hostname or "127.0.0.1", target.port or 5432)
+    await proxy.up()
+    db = Database(through(url, proxy.port))
+    try:
+        async with db.sessions() as session:
+            await session.execute(text("SELECT 1"))
+            pooled = await _driver_of(session)
+        dropped = asyncio.Event()
+        pooled.add_termination_listener(lambda _connection: dropped.set())
+        await proxy.down()  # a restart: the pooled connection is cut while idle
+        await proxy.up()
+        await asyncio.wait_for(dropped.wait(), timeout=10)
+
+        # Without a ping per checkout, the pool still knows: the next session gets a new connection, no error.
+        async with db.sessions() as session:
+            assert await session.scalar(text("SELECT 1")) == 1
+            assert await _driver_of(session) is not pooled
+    finally:
+        await db.dispose()
+        await proxy.down()
+
+
+async def test_a_lookup_on_postgresql_runs_outside_a_transaction(postgres_database):
+    db = Database(await postgres_database("lookups"))
+    try:
+        async with db.lookups() as session:  # one statement: no BEGIN and ROLLBACK around it
+            assert await session.scalar(text("SELECT 1")) == 1
+            assert not (await _driver_of(session)).is_in_transaction()
+        async with db.sessions() as session:  # a query of several statements reads one snapshot
+            assert await session.scalar(text("SELECT 1")) == 1
+            assert (await _driver_of(session)).is_in_transaction()
+    finally:
+        await db.dispose()
