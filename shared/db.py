@@ -101,14 +101,18 @@ class Database:
             event.listen(self.engine.sync_engine, "checkout", _alive)
         # Reads (queries) and writes (``transaction``): on SQLite only a write takes the lock.
         self.sessions = async_sessionmaker(self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
-        # A read of one statement (an account's key) needs no transaction around it: on PostgreSQL it runs in
-        # autocommit, without the ``BEGIN`` and ``ROLLBACK`` round trips; on SQLite as ``sessions``.
-        self.lookups = (
-            self.sessions
+        self._lookups = (
+            None
             if parsed.get_backend_name() == "sqlite"
             else async_sessionmaker(self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
         )
         self._writes = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    def lookups(self) -> AsyncSession:
+        """A session for a read of one statement (an account's key), which needs no transaction around it: on
+        PostgreSQL it runs in autocommit, without the ``BEGIN`` and ``ROLLBACK`` round trips; on SQLite it is a read
+        session (``sessions``)."""
+        return self.sessions() if self._lookups is None else self._lookups()
 
     @property
     def is_postgres(self) -> bool:

@@ -63,9 +63,10 @@ class Applicant(Base):
     visa_number: Mapped[str | None] = mapped_column(String(9))
     visa_valid_from: Mapped[dt.date | None] = mapped_column(Date)
     visa_valid_until: Mapped[dt.date | None] = mapped_column(Date)
-    visa_mrz: Mapped[list[str] | None] = mapped_column(JSON)
+    # None is SQL NULL, as the ORM leaves a column never set (the event handlers write every column: rows.py).
+    visa_mrz: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
     # The treaty that makes a visa unnecessary (status NOT_REQUIRED): the event's ``Waiver``, as JSON.
-    waiver: Mapped[dict | None] = mapped_column(JSON)
+    waiver: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
     # A renewal request's applicant: the number of the visa renewed (docs/domain/lifecycle.md, "Renewal").
     renews_visa: Mapped[str | None] = mapped_column(String(9), index=True)
 

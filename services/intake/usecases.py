@@ -50,11 +50,11 @@ from shared.messaging import UnitOfWork
 from shared.observability.logs import bind_request
 from shared.posts import Posts, PostsFile
 
-from . import progress_rows
+from . import rows
 from .models import Applicant, SponsorRecord, VisaRequest
 from .progress import Status, advance, request_status
-from .progress_rows import Progress, RequestProgress
 from .renewals import ended_by_notice, renewable
+from .rows import Progress, RequestProgress, Submission
 from .schema import DependantsIn, EndOfFunctionsIn, NoteVerbaleIn, PersonIn, RenewalIn, VisaRequestIn
 
 log = logging.getLogger("visa.intake")
@@ -121,30 +121,39 @@ def _record(
     fingerprint: str,
     *,
     renews: Mapping[str, str] | None = None,
-) -> VisaRequest:
+) -> Submission:
     renews = renews or {}
-    return VisaRequest(
-        id=submitted.request_id,
-        sponsor_id=sponsor.id,
-        idempotency_key=key,
-        fingerprint=fingerprint,
-        immigration_status=submitted.immigration_status.value,
-        status=Status.SUBMITTED,
-        submitted=body if isinstance(body, dict) else body.model_dump(mode="json"),
-        submitted_at=submitted.submitted_at,
-        updated_at=submitted.submitted_at,
+    return Submission(
+        request={
+            "id": submitted.request_id,
+            "sponsor_id": sponsor.id,
+            "idempotency_key": key,
+            "fingerprint": fingerprint,
+            "immigration_status": submitted.immigration_status.value,
+            "status": Status.SUBMITTED,
+            "submitted": body if isinstance(body, dict) else body.model_dump(mode="json"),
+            "submitted_at": submitted.submitted_at,
+            "updated_at": submitted.submitted_at,
+        },
         applicants=[
-            Applicant(
-                person_id=person.person_id,
-                position=position,
-                role=person.role,
-                relationship=person.relationship,
-                surnames=person.surnames,
-                given_names=person.given_names,
-                status=Status.SUBMITTED,
-                reasons=[],
-                renews_visa=renews.get(person.person_id),
-            )
+            {
+                "person_id": person.person_id,
+                "request_id": submitted.request_id,
+                "position": position,
+                "role": person.role,
+                "relationship": person.relationship,
+                "surnames": person.surnames,
+                "given_names": person.given_names,
+                "status": Status.SUBMITTED,
+                "decision": None,
+                "reasons": [],
+                "visa_number": None,
+                "visa_valid_from": None,
+                "visa_valid_until": None,
+                "visa_mrz": None,
+                "waiver": None,
+                "renews_visa": renews.get(person.person_id),
+            }
             for position, person in enumerate(submitted.people)
             # Dependants joining an authorization: the principal is the earlier request's applicant, not this one's.
             if submitted.joins is None or person.role != "PRINCIPAL"
@@ -422,17 +431,17 @@ class Intake:
         }
         return submitted, as_accepted
 
-    async def _accept(self, submitted: RequestSubmitted, record: VisaRequest) -> str:
+    async def _accept(self, submitted: RequestSubmitted, record: Submission) -> str:
         """Store a request and stage its ``RequestSubmitted`` in one unit of work; its id, or, when its
         Idempotency-Key raced in from a concurrent retry that won, the id that retry was answered."""
         bind_request(submitted.request_id)
         try:
             async with self.units() as uow:
-                uow.session.add(record)
+                await rows.accept(await uow.session.connection(), record)
                 await uow.emit(submitted)
         except IntegrityError:
-            key, sponsor_id = record.idempotency_key, record.sponsor_id
-            if key and (earlier := await self._replay(sponsor_id, key, record.fingerprint)):
+            key, sponsor_id = record.request["idempotency_key"], record.request["sponsor_id"]
+            if key and (earlier := await self._replay(sponsor_id, key, record.request["fingerprint"])):
                 return earlier
             raise
         return submitted.request_id
@@ -543,7 +552,7 @@ class Intake:
     @staticmethod
     async def _request(uow: UnitOfWork, request_id: str) -> RequestProgress | None:
         # The row lock serializes every event about one request: each sees what the previous one wrote.
-        request = await progress_rows.locked(await uow.session.connection(), request_id)
+        request = await rows.locked(await uow.session.connection(), request_id)
         if request is None:
             # Not ours (another intake's), or a foreign producer: nothing to keep current.
             log.warning("event about unknown request %s ignored", request_id)
@@ -555,4 +564,4 @@ class Intake:
             log.info("request %s is %s", request.id, status)
         request.status = status
         request.updated_at = self.clock.now()
-        await progress_rows.save(await uow.session.connection(), request)
+        await rows.save(await uow.session.connection(), request)

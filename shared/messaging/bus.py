@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 
@@ -41,6 +41,8 @@ from shared.signing.store import KeyFiles, RingFile
 from .outbox import Staged, first_delivery, stage
 from .relay import OutboxRelay
 from .retention import Retention, too_old
+from .together import HANDLED as HANDLED_TOGETHER
+from .together import Together
 from .topology import ConsumerQueue, Topology
 
 log = logging.getLogger("visa.messaging")
@@ -222,13 +224,51 @@ class Bus:
                 )
                 settled(queue, event_type, DEAD_LETTERED)
                 raise RejectMessage(requeue=False)
+            outcome = await together.submit((envelope, handler, data))
+            if outcome == HANDLED_TOGETHER:
+                return
             with self._span(f"{queue} handle {envelope.type}", envelope):
-                await handled(message, envelope, handler, data)
+                await handled(
+                    message, envelope, handler, data, failed=outcome if isinstance(outcome, Exception) else None
+                )
 
-        async def handled(message: RabbitMessage, envelope: Envelope, handler: Handler, data: EventData) -> None:
+        async def handle_group(group: Sequence[tuple[Envelope, Handler, EventData]]) -> None:
+            # One transaction for the events that arrived together (together.py); any failure hands each back to
+            # ``handled``, alone.
+            started = time.perf_counter()
+            firsts = []
+            async with self.unit() as uow:
+                for envelope, handler, data in group:
+                    uow.cause = envelope
+                    bind_request(envelope.subject)
+                    with self._span(f"{queue} handle {envelope.type}", envelope):
+                        first = await first_delivery(uow.session, name, envelope)
+                        if first:
+                            await handler(uow, data)
+                        else:
+                            log.debug("%s already handled %s", name, envelope.id)
+                    firsts.append(first)
+            elapsed = time.perf_counter() - started
+            for (envelope, _, _), first in zip(group, firsts, strict=True):
+                settled(queue, envelope.type, HANDLED if first else DUPLICATE)
+                self.metrics.handler_seconds.labels(self.service, queue, envelope.type).observe(elapsed)
+
+        together = Together(handle_group, name=name)
+
+        async def handled(
+            message: RabbitMessage,
+            envelope: Envelope,
+            handler: Handler,
+            data: EventData,
+            *,
+            failed: Exception | None = None,  # how its first attempt failed, when that was already made
+        ) -> None:
             while True:
                 started = time.perf_counter()
                 try:
+                    if failed is not None:
+                        failure, failed = failed, None
+                        raise failure
                     async with self.unit(cause=envelope) as uow:
                         first = await first_delivery(uow.session, name, envelope)
                         if first:

@@ -98,7 +98,9 @@ async def stage(session: AsyncSession, envelope: Envelope, *, claimed_until: dt.
         body=envelope.to_json(),
         claimed=claimed_until is not None,
     )
-    await session.execute(
+    # On the unit of work's connection: a Core statement needs none of the ORM session's execution (the same for
+    # the inbox's claim below; docs/performance.md).
+    await (await session.connection()).execute(
         _STAGE,
         {
             "event_id": staged.event_id,
@@ -141,8 +143,9 @@ _CLAIM = {
 
 async def first_delivery(session: AsyncSession, consumer: str, envelope: Envelope) -> bool:
     """Claim ``envelope`` for ``consumer``; False when it was handled before (a redelivery)."""
-    result = await session.execute(
-        _CLAIM[session.bind.dialect.name],
+    connection = await session.connection()
+    result = await connection.execute(
+        _CLAIM[connection.dialect.name],
         {"consumer": consumer, "event_id": envelope.id, "event_type": envelope.type, "received_at": now()},
     )
     return result.rowcount == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 import services.issuance.usecases
@@ -215,7 +216,9 @@ async def test_a_connection_the_database_dropped_costs_the_event_no_delivery_att
     def numbering_on_a_dropped_connection(prefix: str, seq: int) -> str:
         attempts.append(seq)
         if len(attempts) == 1:
-            raise DBAPIError("UPDATE visas ...", {}, ConnectionResetError("connection lost"), connection_invalidated=True)
+            raise DBAPIError(
+                "UPDATE visas ...", {}, ConnectionResetError("connection lost"), connection_invalidated=True
+            )
         return numbering(prefix, seq)
 
     monkeypatch.setattr(services.issuance.usecases, "visa_number", numbering_on_a_dropped_connection)
@@ -225,3 +228,69 @@ async def test_a_connection_the_database_dropped_costs_the_event_no_delivery_att
     assert len(attempts) == 3  # one failed try, then two visas
     assert await issuance.count(Visa.__table__) == 2
     assert await issuance.count(outbox, outbox.c.event_type == VisaIssued.event_type) == 2
+
+
+async def grants(system, sponsor, count: int) -> list[Envelope]:
+    """``count`` requests decided by authorization (policy auto); their grants, not yet delivered."""
+    for _ in range(count):
+        await system.submit(sponsor)
+    await pump(system.intake, system.authorization)
+    found = await system.authorization.outbox(AuthorizationGranted.routing_key)
+    assert len(found) == count
+    return found
+
+
+def commits_of(service) -> list[object]:
+    """One entry per transaction ``service``'s database commits from now on."""
+    committed: list[object] = []
+    event.listen(service.app.state.db.engine.sync_engine, "commit", committed.append)
+    return committed
+
+
+async def test_events_that_arrive_together_are_handled_in_one_transaction(system, sponsor):
+    issuance = system.issuance
+    found = await grants(system, sponsor, 3)
+    committed = commits_of(issuance)
+
+    assert await issuance.deliver_together(found) == ["ack"] * 3
+
+    assert len(committed) == 1
+    assert await issuance.count(Visa.__table__) == 6
+    assert await issuance.count(inbox) == 3
+    issued = await issuance.outbox(VisaIssued.routing_key)
+    # Each visa's event is caused by its own grant, as when each grant is handled alone.
+    assert sorted(event.causationid for event in issued) == sorted([grant.id for grant in found] * 2)
+
+
+async def test_a_redelivery_among_events_that_arrive_together_is_handled_once(system, sponsor):
+    issuance = system.issuance
+    first, second = await grants(system, sponsor, 2)
+
+    assert await issuance.deliver_together([first, second, first]) == ["ack"] * 3
+
+    assert await issuance.count(Visa.__table__) == 4
+    assert await issuance.count(inbox) == 2
+
+
+async def test_when_one_of_the_events_that_arrive_together_fails_each_is_handled_alone(system, sponsor, monkeypatch):
+    issuance = system.issuance
+    found = await grants(system, sponsor, 3)
+    failing = {decision["person_id"] for decision in found[1].data["decisions"]}
+    zone = services.issuance.usecases.machine_readable_zone
+
+    def zone_failing_for_one_grant(number, person, *args):
+        if person.person_id in failing:
+            raise RuntimeError("a bug met by this grant's people")  # its own event fails, every time
+        return zone(number, person, *args)
+
+    monkeypatch.setattr(services.issuance.usecases, "machine_readable_zone", zone_failing_for_one_grant)
+    committed = commits_of(issuance)
+
+    settled = await issuance.deliver_together(found)
+
+    # The group's transaction is rolled back; then each alone: two handled, the failing one back to the queue.
+    assert sorted(settled) == ["ack", "ack", "requeue"]
+    assert len(committed) == 2
+    assert await issuance.count(Visa.__table__) == 4
+    assert await issuance.count(inbox) == 2
+    assert await issuance.count(Visa.__table__, Visa.request_id == found[1].data["request_id"]) == 0

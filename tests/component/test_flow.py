@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from services.intake.models import Applicant
 from services.issuance.models import Visa
 from shared.contracts import (
     AuthorizationDenied,
@@ -54,6 +55,10 @@ async def test_auto_policy_issues_one_visa_per_person(system, sponsor, verifier)
         assert verified.json()["mrz"] == [line1, line2]
     assert len(numbers) == 2
     assert by_role(view)["PRINCIPAL"]["visa"]["mrz"][0].startswith("VDPERERIKSSON<<ANNA<MARIA<")
+    # What no event set is SQL NULL, not a JSON null: nobody's waiver, as stored at submission and after each event.
+    applicants = Applicant.__table__.c
+    assert await intake.count(Applicant.__table__, applicants.waiver.is_(None)) == 2
+    assert await intake.count(Applicant.__table__, applicants.visa_mrz.is_not(None)) == 2
     # Who caused what: submission -> grant -> each visa, one correlation id throughout.
     assert granted.causationid == submitted.id
     assert all(event.causationid == granted.id for event in issued)

@@ -8,6 +8,7 @@ The component tests run them on SQLite files, the integration tests on PostgreSQ
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
@@ -105,20 +106,31 @@ class Service:
 
     async def deliver(self, body: bytes | Envelope, consumer: ConsumerQueue | None = None) -> str:
         """Deliver one message to ``consumer``'s queue (this service's only one by default); its settlement."""
+        [settlement] = await self.deliver_together([body], consumer)
+        return settlement
+
+    async def deliver_together(
+        self, bodies: list[bytes | Envelope], consumer: ConsumerQueue | None = None
+    ) -> list[str]:
+        """Deliver messages to ``consumer``'s queue at once, as the broker delivers what arrived together (up to its
+        prefetch); their settlements, in the order they were settled."""
         consumer = consumer or self.bus.consumers[0]
+        record: list[str] = []
+        with settlements(record):
+            await asyncio.gather(*(self._publish(body, consumer) for body in bodies))
+        assert len(record) == len(bodies), f"expected {len(bodies)} settlements, got {record}"
+        return record
+
+    async def _publish(self, body: bytes | Envelope, consumer: ConsumerQueue) -> None:
         if isinstance(body, Envelope):
             body = body.to_json()
         try:
             message_id = Envelope.model_validate_json(body).id
         except ValueError:
             message_id = str(uuid.uuid4())
-        record: list[str] = []
-        with settlements(record):
-            await self.bus.broker.publish(
-                body, queue=self.bus.topology.queue(consumer).name, message_id=message_id, content_type=CONTENT_TYPE
-            )
-        assert len(record) == 1, f"expected one settlement, got {record}"
-        return record[0]
+        await self.bus.broker.publish(
+            body, queue=self.bus.topology.queue(consumer).name, message_id=message_id, content_type=CONTENT_TYPE
+        )
 
     async def add_account(self, model, prefix: str, **fields) -> str:
         """An account row as the ``visa … add`` commands write it; returns its plain API key."""

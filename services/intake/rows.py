@@ -1,10 +1,10 @@
-"""A request's progress as the event handlers read and write it: its status and its people's, in SQLAlchemy Core.
+"""Intake's rows on its hot paths, in SQLAlchemy Core: a request accepted, and its progress as the events move it.
 
-Every event intake consumes moves some people of one request forward (``progress``) and the request's status with
-them. The handlers run once per event, so they skip the ORM's work per unit of work (a session's identity map,
-objects built and compared at flush: most of a handler's CPU, docs/performance.md): the request's row is locked
-and read, then its applicants', and only the applicants that changed are written back, in one statement. The
-sponsors' side (submissions, queries) keeps the ORM models of ``models``, over the same tables.
+Each submission and each event consumed is one unit of work, so these paths skip the ORM's work per unit of work
+(a session's identity map, objects built, tracked and compared at flush: most of what SQLAlchemy cost there,
+docs/performance.md). A submission is one ``INSERT`` of the request and one of its applicants. An event locks and
+reads the request's row, then its applicants', and writes back only the applicants that changed, in one statement.
+The queries and the sponsors' other commands keep the ORM models of ``models``, over the same tables.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .models import Applicant, VisaRequest
@@ -63,6 +63,29 @@ _APPLICANTS = (
 # The columns to set are the parameters' other keys.
 _SAVE_APPLICANT = update(applicants).where(applicants.c.person_id == bindparam("key"))
 _SAVE_REQUEST = update(requests).where(requests.c.id == bindparam("key"))
+
+
+@dataclass
+class Submission:
+    """A request as accepted: its row and its applicants' (``requests`` and ``applicants`` columns)."""
+
+    request: dict
+    applicants: list[dict]
+
+    @property
+    def id(self) -> str:
+        return self.request["id"]
+
+
+_ACCEPT_REQUEST = insert(requests)
+_ACCEPT_APPLICANTS = insert(applicants)
+
+
+async def accept(connection: AsyncConnection, submission: Submission) -> None:
+    """Store a request and its applicants (the caller's unit of work commits them with its ``RequestSubmitted``)."""
+    await connection.execute(_ACCEPT_REQUEST, submission.request)
+    if submission.applicants:
+        await connection.execute(_ACCEPT_APPLICANTS, submission.applicants)
 
 
 async def locked(connection: AsyncConnection, request_id: str) -> RequestProgress | None:
