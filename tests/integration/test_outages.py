@@ -12,7 +12,6 @@ import logging
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-
 from sqlalchemy import text
 
 from shared.db import Database
