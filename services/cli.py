@@ -97,9 +97,11 @@ def serve(service: Service) -> None:
         raise typer.Exit(3)
     refuse_if_behind(service.value)  # the database's schema at the code's head, or a clear refusal
     host, port = _address(service, settings)
+    from shared.service import frozen_once_started  # the web stack, only for the command that serves
+
     console.print(f"[bold]{service.value}[/] listening on http://{host}:{port}", highlight=False)
     uvicorn.run(
-        build(settings),
+        frozen_once_started(build(settings)),
         host=host,
         port=port,
         log_level=settings.log_level.lower(),

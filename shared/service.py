@@ -3,6 +3,7 @@ handlers, the request guard (body size, NUL and lone surrogates) and rate limits
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -27,6 +28,30 @@ log = logging.getLogger("visa")
 
 
 OPERATIONS_ROUTES = ["/metrics", "/healthz", "/readyz"]
+
+
+def frozen_once_started(app: ASGIApp) -> ASGIApp:
+    """``app``, whose objects are set apart from the garbage collector's work once its startup completed.
+
+    A started service holds a few hundred thousand objects it keeps for its whole life (modules, classes, functions,
+    schemas, mappings), and CPython's full collections walk them all: 120–230 ms on this project's benchmark machine,
+    during which the service answers nothing (docs/performance.md). ``gc.freeze()`` once started moves them to the
+    permanent generation, which collections leave alone; what is made later is collected as before. For a process
+    that serves one application (``visa serve``): tests that start many apps in one process leave it out."""
+
+    async def application(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            return await app(scope, receive, send)
+
+        async def sending(message) -> None:
+            if message["type"] == "lifespan.startup.complete":
+                gc.collect()  # what startup left as garbage is freed, not kept for ever
+                gc.freeze()
+            await send(message)
+
+        await app(scope, receive, sending)
+
+    return application
 
 
 class ClockScope:

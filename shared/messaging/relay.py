@@ -14,6 +14,10 @@ Two ways out, neither holding a transaction open while the broker confirms:
 
 A crash between a confirm and its mark publishes the event again once its claim lapses: at least once, as
 consumers expect (their inbox).
+
+Right after commit is for a broker that keeps up: while ``max_in_flight`` events wait for its confirms (it throttles
+the publisher under a load above what the consumers take), new events are left to the backlog's way, which takes
+them ``batch`` at a time, instead of piling up in memory as tasks, each waiting for its confirm.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class OutboxRelay:
         batch: int = 200,
         claim_seconds: float = 10.0,
         mark_seconds: float = 0.2,
+        max_in_flight: int = 256,
     ) -> None:
         self.db = db
         self.publish = publish
@@ -52,6 +57,8 @@ class OutboxRelay:
         self.batch = batch
         self.claim_seconds = claim_seconds
         self.mark_seconds = mark_seconds
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0  # events sent right after commit whose confirms are awaited
         self.max_backoff = 30.0
         self.failures = 0
         self._wake = asyncio.Event()
@@ -67,8 +74,9 @@ class OutboxRelay:
 
     def claim_until(self) -> dt.datetime | None:
         """The claim a unit of work stages its events with, when this relay will publish them right after commit
-        (it runs, and the broker took the last events); None: leave them to the backlog's way."""
-        if self._task is None or self.failures:
+        (it runs, the broker took the last events, and it keeps up with them); None: leave them to the backlog's
+        way."""
+        if self._task is None or self.failures or self.in_flight >= self.max_in_flight:
             return None
         return now() + dt.timedelta(seconds=self.claim_seconds)
 
@@ -76,12 +84,16 @@ class OutboxRelay:
         """Publish events a transaction just committed, claimed when staged (``claim_until``)."""
         if self._task is None:
             return  # stopped meanwhile: their claims lapse, and the next start publishes them
+        self.in_flight += len(staged)
         task = asyncio.create_task(self._send(staged), name="outbox-send")
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
     async def _send(self, staged: Sequence[Staged]) -> None:
-        confirmed, refused, _ = await self._publish_all(staged)
+        try:
+            confirmed, refused, _ = await self._publish_all(staged)
+        finally:
+            self.in_flight -= len(staged)
         if confirmed:
             self._confirmed += confirmed
             self._to_mark.set()

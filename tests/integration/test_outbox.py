@@ -163,6 +163,24 @@ async def test_events_sent_right_after_commit_are_marked_and_refusals_released(d
     assert claimed is None and row.event_id not in await published(db)
 
 
+async def test_while_the_broker_is_behind_on_confirms_new_events_are_left_to_the_backlog(db, clock):
+    broker = Broker(hold=True)
+    relay = OutboxRelay(db, broker, poll_seconds=3600, max_in_flight=2)
+    relay.start()
+    try:
+        async with db.transaction() as session:
+            rows = [await stage(session, envelope(n), claimed_until=relay.claim_until()) for n in range(2)]
+        relay.send(rows)
+        await broker.waiting.wait()  # two events wait for their confirms: as many as the relay sends at once
+        assert relay.claim_until() is None  # the next ones are staged unclaimed, for the backlog's way
+        broker.confirm.set()
+        await relay.drain()
+        assert relay.claim_until() is not None  # confirmed: right after commit again
+    finally:
+        await relay.stop()
+    assert await published(db) == {row.event_id for row in rows}
+
+
 async def test_the_inbox_claims_an_event_in_one_statement(db, clock):
     delivered = envelope()
     statements = []
