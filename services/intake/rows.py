@@ -24,7 +24,8 @@ applicants = Applicant.__table__
 
 @dataclass
 class Progress:
-    """One person's progress in a request: the columns the events change."""
+    """One person's progress in a request: the columns the events change. A handler gives a column a new value and
+    never changes a list or a dict in place: ``save`` finds what changed by comparing with the values read."""
 
     person_id: str
     status: str
