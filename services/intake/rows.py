@@ -47,7 +47,6 @@ class RequestProgress:
 
     id: str
     status: str
-    updated_at: dt.datetime
     applicants: list[Progress]
     # The applicants as read: only those that differ at ``save`` are written.
     read: list[Progress] = dataclasses.field(default_factory=list)
@@ -55,7 +54,7 @@ class RequestProgress:
 
 # The row lock comes first and the applicants are read after it: on PostgreSQL a statement that waited for the lock
 # reads the rows it joins as of before the other transaction's commit (docs/performance.md, "Tried and left out").
-_LOCK = select(requests.c.status, requests.c.updated_at).where(requests.c.id == bindparam("id")).with_for_update()
+_LOCK = select(requests.c.status).where(requests.c.id == bindparam("id")).with_for_update()
 _APPLICANTS = (
     select(applicants.c.person_id, *(applicants.c[name] for name in CHANGING))
     .where(applicants.c.request_id == bindparam("id"))
@@ -72,10 +71,6 @@ class Submission:
 
     request: dict
     applicants: list[dict]
-
-    @property
-    def id(self) -> str:
-        return self.request["id"]
 
 
 _ACCEPT_REQUEST = insert(requests)
@@ -96,13 +91,11 @@ async def locked(connection: AsyncConnection, request_id: str) -> RequestProgres
     if row is None:
         return None
     people = [Progress(*found) for found in await connection.execute(_APPLICANTS, {"id": request_id})]
-    return RequestProgress(
-        request_id, row.status, row.updated_at, people, read=[dataclasses.replace(person) for person in people]
-    )
+    return RequestProgress(request_id, row.status, people, read=[dataclasses.replace(person) for person in people])
 
 
-async def save(connection: AsyncConnection, request: RequestProgress) -> None:
-    """Write back the request's status and the applicants an event changed."""
+async def save(connection: AsyncConnection, request: RequestProgress, *, at: dt.datetime) -> None:
+    """Write back the request's status, changed ``at``, and the applicants an event changed."""
     changed = [
         {"key": person.person_id, **{name: getattr(person, name) for name in CHANGING}}
         for person, before in zip(request.applicants, request.read, strict=True)
@@ -110,6 +103,4 @@ async def save(connection: AsyncConnection, request: RequestProgress) -> None:
     ]
     if changed:
         await connection.execute(_SAVE_APPLICANT, changed)
-    await connection.execute(
-        _SAVE_REQUEST, {"key": request.id, "status": request.status, "updated_at": request.updated_at}
-    )
+    await connection.execute(_SAVE_REQUEST, {"key": request.id, "status": request.status, "updated_at": at})

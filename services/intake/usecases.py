@@ -563,5 +563,4 @@ class Intake:
         if status != request.status:
             log.info("request %s is %s", request.id, status)
         request.status = status
-        request.updated_at = self.clock.now()
-        await rows.save(await uow.session.connection(), request)
+        await rows.save(await uow.session.connection(), request, at=self.clock.now())
