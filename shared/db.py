@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator, event, text
+from sqlalchemy import DateTime, MetaData, Table, TypeDecorator, bindparam, event, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -83,7 +84,7 @@ _ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 
 
 class Database:
-    def __init__(self, url: str, *metadata: MetaData) -> None:
+    def __init__(self, url: str, *metadata: MetaData, pool_size: int = 20) -> None:
         self.url = async_database_url(url)
         self.metadata = metadata
         parsed = make_url(self.url)
@@ -94,6 +95,10 @@ class Database:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             # The file is local: nothing to ping before a checkout, and no thread to hop to (inline_sqlite.py).
             kwargs["async_creator"] = connector(database, uri=bool(parsed.query.get("uri")))
+        else:
+            # Connections kept for reuse: past ``pool_size`` busy at once, each further one is opened for one checkout
+            # and closed at its return (an asyncpg connect and a PostgreSQL backend started each time).
+            kwargs["pool_size"] = pool_size
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if parsed.get_backend_name() == "sqlite":
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
@@ -136,8 +141,56 @@ class Database:
         async with self._writes() as session, session.begin():
             yield session
 
+    async def insert_all(self, batches: Sequence[tuple[Table, Sequence[dict]]]) -> None:
+        """Insert each batch's rows into its table, all or none.
+
+        On PostgreSQL this is one statement, the inserts chained as data-modifying ``WITH`` queries, in autocommit:
+        one round trip, where a transaction costs a ``BEGIN``, a statement per table and a ``COMMIT``
+        (docs/performance.md). A statement is atomic, and its foreign keys are checked once all its rows are in.
+        On SQLite, one transaction (its statements do not cross a network). Every row of a batch sets the same
+        columns; a row's ``IntegrityError`` is raised as from any insert, and nothing of the others stays.
+        """
+        batches = [(table, list(rows)) for table, rows in batches if rows]
+        if not batches:
+            return
+        if not self.is_postgres:
+            async with self.transaction() as session:
+                connection = await session.connection()
+                for table, rows in batches:
+                    await connection.execute(insert(table), rows[0] if len(rows) == 1 else rows)
+            return
+        shape = tuple((table, len(rows), tuple(rows[0])) for table, rows in batches)
+        parameters = {
+            f"b{b}r{r}_{column}": value
+            for b, (_, rows) in enumerate(batches)
+            for r, row in enumerate(rows)
+            for column, value in row.items()
+        }
+        async with self._lookups() as session:
+            await (await session.connection()).execute(_chained_inserts(shape), parameters)
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+@lru_cache(maxsize=64)
+def _chained_inserts(shape: tuple[tuple[Table, int, tuple[str, ...]], ...]):
+    """The statement of ``Database.insert_all`` for batches of this shape (table, rows, columns): built once, its
+    compiled form cached by SQLAlchemy. Parameter ``b<batch>r<row>_<column>`` is one value."""
+
+    def values(b: int, table: Table, count: int, columns: tuple[str, ...]):
+        return insert(table).values(
+            [
+                {column: bindparam(f"b{b}r{r}_{column}", type_=table.c[column].type) for column in columns}
+                for r in range(count)
+            ]
+        )
+
+    *first, last = [values(b, *batch) for b, batch in enumerate(shape)]
+    statement = last
+    for b, earlier in enumerate(first):
+        statement = statement.add_cte(earlier.cte(f"insert_{b}"))
+    return statement
 
 
 async def keyset_page(session: AsyncSession, query, key, after: str | None, limit: int) -> tuple[list, str | None]:

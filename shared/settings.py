@@ -45,6 +45,15 @@ class CommonSettings(BaseSettings):
         "", description="Prefix of every exchange and queue name: isolates test runs sharing a broker."
     )
     visa_prefetch: int = Field(16, ge=1, le=1000, description="Unacknowledged deliveries per consumer.")
+    visa_db_pool_size: int = Field(
+        20,
+        ge=1,
+        le=1000,
+        description=(
+            "PostgreSQL connections a service process keeps open for reuse (up to 10 more are opened and closed "
+            "under a peak): at least the requests it serves at once, or each request beyond opens a connection."
+        ),
+    )
     visa_delivery_limit: int = Field(
         5,
         ge=1,

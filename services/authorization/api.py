@@ -98,7 +98,7 @@ def _view(case: Case) -> CaseView:
     return CaseView.model_validate(case, from_attributes=True)
 
 
-def _directorate(request: Request) -> Directorate:
+async def _directorate(request: Request) -> Directorate:
     return request.app.state.directorate
 
 

@@ -21,7 +21,9 @@ from .usecases import Directorate
 
 def build(settings: AuthorizationSettings | None = None, *, clock: Clock = SYSTEM) -> FastAPI:
     settings = settings or AuthorizationSettings()
-    db = Database(settings.authorization_database_url, Base.metadata, messaging_metadata)
+    db = Database(
+        settings.authorization_database_url, Base.metadata, messaging_metadata, pool_size=settings.visa_db_pool_size
+    )
     bus = Bus(settings, db, service=AUTHORIZATION.service, clock=clock)
     treaties = treaty_cache(settings)
     # Read once, at start: a malformed table stops the service here (rulebook.RulebookError), not at a request.

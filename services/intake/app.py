@@ -21,12 +21,14 @@ from .usecases import Intake
 
 def build(settings: IntakeSettings | None = None, *, clock: Clock = SYSTEM) -> FastAPI:
     settings = settings or IntakeSettings()
-    db = Database(settings.intake_database_url, Base.metadata, messaging_metadata)
+    db = Database(settings.intake_database_url, Base.metadata, messaging_metadata, pool_size=settings.visa_db_pool_size)
     bus = Bus(settings, db, service=INTAKE.service, clock=clock)
     treaties = treaty_cache(settings)
     # The consular posts: read at start (a malformed list stops the service), and again when the file changes.
     posts = PostsFile(settings.visa_posts)
-    intake = Intake(units=bus.unit, reads=db.sessions, treaties=treaties, clock=clock, posts=posts.current)
+    intake = Intake(
+        units=bus.unit, adding=bus.adding, reads=db.sessions, treaties=treaties, clock=clock, posts=posts.current
+    )
     bus.consume(INTAKE, intake.handlers())
     app = create_app(
         title="Visa intake (sponsors)",

@@ -2,7 +2,7 @@
 
 Each submission and each event consumed is one unit of work, so these paths skip the ORM's work per unit of work
 (a session's identity map, objects built, tracked and compared at flush: most of what SQLAlchemy cost there,
-docs/performance.md). A submission is one ``INSERT`` of the request and one of its applicants. An event locks and
+docs/performance.md). A submission adds the request's row and its applicants' (``accept``). An event locks and
 reads the request's row, then its applicants', and writes back only the applicants that changed, in one statement.
 The queries and the sponsors' other commands keep the ORM models of ``models``, over the same tables.
 """
@@ -13,8 +13,10 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.messaging import Additions
 
 from .models import Applicant, VisaRequest
 
@@ -73,15 +75,11 @@ class Submission:
     applicants: list[dict]
 
 
-_ACCEPT_REQUEST = insert(requests)
-_ACCEPT_APPLICANTS = insert(applicants)
-
-
-async def accept(connection: AsyncConnection, submission: Submission) -> None:
-    """Store a request and its applicants (the caller's unit of work commits them with its ``RequestSubmitted``)."""
-    await connection.execute(_ACCEPT_REQUEST, submission.request)
-    if submission.applicants:
-        await connection.execute(_ACCEPT_APPLICANTS, submission.applicants)
+def accept(additions: Additions, submission: Submission) -> None:
+    """Store a request and its applicants, with the ``RequestSubmitted`` the caller emits: nothing is read, so the
+    whole is written at once (``Bus.adding``: on PostgreSQL one statement)."""
+    additions.add(requests, [submission.request])
+    additions.add(applicants, submission.applicants)
 
 
 async def locked(connection: AsyncConnection, request_id: str) -> RequestProgress | None:

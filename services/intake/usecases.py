@@ -46,7 +46,7 @@ from shared.contracts.people import existing_country_code
 from shared.contracts.reasons import note
 from shared.db import keyset_page
 from shared.i18n import N_, Refusal
-from shared.messaging import UnitOfWork
+from shared.messaging import Additions, UnitOfWork
 from shared.observability.logs import bind_request
 from shared.posts import Posts, PostsFile
 
@@ -170,12 +170,15 @@ class Intake:
         self,
         *,
         units: Callable[[], AbstractAsyncContextManager[UnitOfWork]],
+        adding: Callable[[], AbstractAsyncContextManager[Additions]],
         reads: Callable[[], AbstractAsyncContextManager[AsyncSession]],
         treaties: Treaties,
         clock: Clock,
         posts: Callable[[], Posts] | None = None,
     ) -> None:
         self.units = units
+        # A request accepted only adds rows: written at once (on PostgreSQL one statement, shared/db.py).
+        self.adding = adding
         self.reads = reads
         self.treaties = treaties
         self.clock = clock
@@ -436,9 +439,9 @@ class Intake:
         Idempotency-Key raced in from a concurrent retry that won, the id that retry was answered."""
         bind_request(submitted.request_id)
         try:
-            async with self.units() as uow:
-                await rows.accept(await uow.session.connection(), record)
-                await uow.emit(submitted)
+            async with self.adding() as additions:
+                rows.accept(additions, record)
+                await additions.emit(submitted)
         except IntegrityError:
             key, sponsor_id = record.request["idempotency_key"], record.request["sponsor_id"]
             if key and (earlier := await self._replay(sponsor_id, key, record.request["fingerprint"])):

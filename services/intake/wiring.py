@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from .usecases import Intake
 
 
-def _intake(request: Request) -> Intake:
+async def _intake(request: Request) -> Intake:
     return request.app.state.intake
 
 

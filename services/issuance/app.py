@@ -25,7 +25,9 @@ log = logging.getLogger("visa.issuance")
 
 def build(settings: IssuanceSettings | None = None, *, clock: Clock = SYSTEM) -> FastAPI:
     settings = settings or IssuanceSettings()
-    db = Database(settings.issuance_database_url, Base.metadata, messaging_metadata)
+    db = Database(
+        settings.issuance_database_url, Base.metadata, messaging_metadata, pool_size=settings.visa_db_pool_size
+    )
     bus = Bus(settings, db, service=ISSUANCE.service, clock=clock)
     # Read once, at start: a post missing from the list (or a malformed list) stops the service here.
     prefix = settings.visa_prefix(posts.load(settings.visa_posts))

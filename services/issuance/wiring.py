@@ -10,14 +10,14 @@ from .sticker import Printer
 from .usecases import Consulate
 
 
-def _consulate(request: Request) -> Consulate:
+async def _consulate(request: Request) -> Consulate:
     return request.app.state.consulate
 
 
 ConsulateDep = Annotated[Consulate, Depends(_consulate)]
 
 
-def _printer(request: Request) -> Printer:
+async def _printer(request: Request) -> Printer:
     return request.app.state.printer
 
 

@@ -1,6 +1,6 @@
 """At-least-once delivery on ``visa.events``: topology, outbox, inbox and the relay."""
 
-from .bus import Bus, Handler, PoisonEvent, UnitOfWork
+from .bus import Additions, Bus, Handler, PoisonEvent, UnitOfWork
 from .outbox import messaging_metadata
 from .topology import (
     AUTHORIZATION_CASES,
@@ -12,6 +12,7 @@ from .topology import (
 )
 
 __all__ = [
+    "Additions",
     "AUTHORIZATION_CASES",
     "CONSUMERS",
     "INTAKE_STATUS",

@@ -22,6 +22,7 @@ from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from pydantic import ValidationError
+from sqlalchemy import Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,7 +39,7 @@ from shared.settings import CommonSettings
 from shared.signing import SignatureRejected, SigningKey
 from shared.signing.store import KeyFiles, RingFile
 
-from .outbox import Staged, first_delivery, stage
+from .outbox import Staged, first_deliveries, first_delivery, outbox, stage_all, staging
 from .relay import OutboxRelay
 from .retention import Retention, too_old
 from .together import HANDLED as HANDLED_TOGETHER
@@ -60,15 +61,36 @@ class UnitOfWork:
     # When the relay publishes the events right after commit, the claim their rows are staged with (relay.py).
     claim: Callable[[], dt.datetime | None] = lambda: None
     staged: list[Staged] = field(default_factory=list)
+    # The outbox rows of the events emitted, inserted together just before the transaction commits (``stage_all``).
+    rows: list[dict] = field(default_factory=list)
 
     async def emit(self, data: EventData) -> Envelope:
         if self.signer is None:
             raise RuntimeError(f"{self.source} owns no event type: it may not emit {data.event_type}")
         envelope = Envelope.wrap(data, source=self.source, causation=self.cause, traceparent=traceparent_now())
         envelope = signed(envelope, self.signer)
-        self.staged.append(await stage(self.session, envelope, claimed_until=self.claim()))
+        staged, row = staging(envelope, claimed_until=self.claim())
+        self.staged.append(staged)
+        self.rows.append(row)
         self.emitted.append(envelope)
         return envelope
+
+    async def stage(self) -> None:
+        """Insert the outbox rows of the events emitted so far (one statement for all of them)."""
+        rows, self.rows = self.rows, []
+        await stage_all(self.session, rows)
+
+
+@dataclass
+class Additions(UnitOfWork):
+    """A unit of work that only adds rows (``add``) and emits the events they cause, with no session: ``Bus.adding``
+    writes them all at once, the rows in the order added, then the events' outbox rows."""
+
+    batches: list[tuple[Table, list[dict]]] = field(default_factory=list)
+
+    def add(self, table: Table, rows: Sequence[dict]) -> None:
+        """Insert ``rows`` (each setting the same columns) into ``table``."""
+        self.batches.append((table, list(rows)))
 
 
 Handler = Callable[[UnitOfWork, EventData], Awaitable[None]]
@@ -133,6 +155,19 @@ class Bus:
         async with self.db.transaction() as session:
             uow = UnitOfWork(session, self.source, self.signer, cause, claim=self.relay.claim_until)
             yield uow
+            await uow.stage()
+        self._committed(uow)
+
+    @asynccontextmanager
+    async def adding(self) -> AsyncIterator[Additions]:
+        """A unit of work that only inserts rows and stages the events they cause (a request accepted): written all
+        at once by ``Database.insert_all``, on PostgreSQL one statement without a transaction around it."""
+        additions = Additions(None, self.source, self.signer, claim=self.relay.claim_until)  # type: ignore[arg-type]
+        yield additions
+        await self.db.insert_all([*additions.batches, (outbox, additions.rows)])
+        self._committed(additions)
+
+    def _committed(self, uow: UnitOfWork) -> None:
         if claimed := [staged for staged in uow.staged if staged.claimed]:
             self.relay.send(claimed)  # committed: out now, from memory
         if len(claimed) < len(uow.staged):
@@ -236,18 +271,17 @@ class Bus:
             # One transaction for the events that arrived together (together.py); any failure hands each back to
             # ``handled``, alone.
             started = time.perf_counter()
-            firsts = []
             async with self.unit() as uow:
-                for envelope, handler, data in group:
+                # The group's inbox entries, one statement: a redelivery among them is known before any handler runs.
+                firsts = await first_deliveries(uow.session, name, [envelope for envelope, _, _ in group])
+                for (envelope, handler, data), first in zip(group, firsts, strict=True):
                     uow.cause = envelope
                     bind_request(envelope.subject)
                     with self._span(f"{queue} handle {envelope.type}", envelope):
-                        first = await first_delivery(uow.session, name, envelope)
                         if first:
                             await handler(uow, data)
                         else:
                             log.debug("%s already handled %s", name, envelope.id)
-                    firsts.append(first)
             elapsed = time.perf_counter() - started
             for (envelope, _, _), first in zip(group, firsts, strict=True):
                 settled(queue, envelope.type, HANDLED if first else DUPLICATE)

@@ -7,6 +7,7 @@ in one transaction: a crash can lose neither the events nor the memory of having
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import (
@@ -87,9 +88,8 @@ class Staged:
     claimed: bool  # staged with a claim: the staging process publishes it right after commit
 
 
-async def stage(session: AsyncSession, envelope: Envelope, *, claimed_until: dt.datetime | None = None) -> Staged:
-    """Record an event to publish once the surrounding transaction commits; ``claimed_until``: the staging process
-    publishes it itself right after commit, and no relay takes it before then (``relay.py``)."""
+def staging(envelope: Envelope, *, claimed_until: dt.datetime | None = None) -> tuple[Staged, dict]:
+    """An event as staged, and its outbox row, to insert with ``stage_all``."""
     staged = Staged(
         event_id=envelope.id,
         event_type=envelope.type,
@@ -98,20 +98,32 @@ async def stage(session: AsyncSession, envelope: Envelope, *, claimed_until: dt.
         body=envelope.to_json(),
         claimed=claimed_until is not None,
     )
-    # On the unit of work's connection: a Core statement needs none of the ORM session's execution (the same for
-    # the inbox's claim below; docs/performance.md).
-    await (await session.connection()).execute(
-        _STAGE,
-        {
-            "event_id": staged.event_id,
-            "event_type": staged.event_type,
-            "routing_key": staged.routing_key,
-            "correlation_id": staged.correlation_id,
-            "body": staged.body,
-            "created_at": now(),
-            "claimed_until": claimed_until,
-        },
-    )
+    row = {
+        "event_id": staged.event_id,
+        "event_type": staged.event_type,
+        "routing_key": staged.routing_key,
+        "correlation_id": staged.correlation_id,
+        "body": staged.body,
+        "created_at": now(),
+        "claimed_until": claimed_until,
+    }
+    return staged, row
+
+
+async def stage_all(session: AsyncSession, rows: Sequence[dict]) -> None:
+    """Insert the outbox ``rows`` (``staging``) in one statement, in their order: their events are published once
+    the surrounding transaction commits."""
+    if rows:
+        # On the unit of work's connection: a Core statement needs none of the ORM session's execution (the same
+        # for the inbox's claims below; docs/performance.md). Several rows are one round trip (executemany).
+        await (await session.connection()).execute(_STAGE, rows[0] if len(rows) == 1 else list(rows))
+
+
+async def stage(session: AsyncSession, envelope: Envelope, *, claimed_until: dt.datetime | None = None) -> Staged:
+    """Record an event to publish once the surrounding transaction commits; ``claimed_until``: the staging process
+    publishes it itself right after commit, and no relay takes it before then (``relay.py``)."""
+    staged, row = staging(envelope, claimed_until=claimed_until)
+    await stage_all(session, [row])
     return staged
 
 
@@ -149,3 +161,30 @@ async def first_delivery(session: AsyncSession, consumer: str, envelope: Envelop
         {"consumer": consumer, "event_id": envelope.id, "event_type": envelope.type, "received_at": now()},
     )
     return result.rowcount == 1
+
+
+# The claims of several events, one statement: the event ids it wrote come back (a conflict writes nothing).
+_CLAIM_ALL = {dialect: claim.returning(inbox.c.event_id) for dialect, claim in _CLAIM.items()}
+
+
+async def first_deliveries(session: AsyncSession, consumer: str, envelopes: Sequence[Envelope]) -> list[bool]:
+    """Claim each of ``envelopes`` for ``consumer`` in one statement; for each, whether it is its first delivery.
+    An event that comes twice among them is claimed once: its first occurrence is first, the other a redelivery."""
+    if len(envelopes) == 1:
+        return [await first_delivery(session, consumer, envelopes[0])]
+    connection = await session.connection()
+    at = now()
+    types = {envelope.id: envelope.type for envelope in reversed(envelopes)}  # each event once
+    result = await connection.execute(
+        _CLAIM_ALL[connection.dialect.name],
+        [
+            {"consumer": consumer, "event_id": id_, "event_type": type_, "received_at": at}
+            for id_, type_ in types.items()
+        ],
+    )
+    claimed = set(result.scalars())
+    firsts = []
+    for envelope in envelopes:
+        firsts.append(envelope.id in claimed)
+        claimed.discard(envelope.id)
+    return firsts

@@ -247,14 +247,29 @@ def commits_of(service) -> list[object]:
     return committed
 
 
+def statements_of(service) -> list[str]:
+    """Each SQL statement ``service``'s database is sent from now on (an executemany once)."""
+    sent: list[str] = []
+    event.listen(
+        service.app.state.db.engine.sync_engine,
+        "before_cursor_execute",
+        lambda conn, cursor, statement, *args: sent.append(statement),
+    )
+    return sent
+
+
 async def test_events_that_arrive_together_are_handled_in_one_transaction(system, sponsor):
     issuance = system.issuance
     found = await grants(system, sponsor, 3)
     committed = commits_of(issuance)
+    sent = statements_of(issuance)
 
     assert await issuance.deliver_together(found) == ["ack"] * 3
 
     assert len(committed) == 1
+    # The group's three inbox entries are one statement, and so are the six events it staged in the outbox.
+    assert len([statement for statement in sent if statement.startswith("INSERT INTO inbox")]) == 1
+    assert len([statement for statement in sent if statement.startswith("INSERT INTO outbox")]) == 1
     assert await issuance.count(Visa.__table__) == 6
     assert await issuance.count(inbox) == 3
     issued = await issuance.outbox(VisaIssued.routing_key)

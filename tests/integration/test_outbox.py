@@ -21,7 +21,7 @@ from shared.contracts import Envelope, ReviewStarted
 from shared.contracts.registry import source_of
 from shared.db import Database
 from shared.messaging import messaging_metadata
-from shared.messaging.outbox import first_delivery, inbox, outbox, stage
+from shared.messaging.outbox import first_deliveries, first_delivery, inbox, outbox, stage
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.retention import CLOCK_MARGIN, Retention, too_old
 from shared.settings import CommonSettings
@@ -199,6 +199,30 @@ async def test_the_inbox_claims_an_event_in_one_statement(db, clock):
 
     assert (first, again, other) == (True, False, True)
     assert len(claimed) == 1 and claimed[0].startswith("INSERT INTO inbox")
+
+
+async def test_the_events_of_a_group_are_claimed_in_one_statement_each_once(db, clock):
+    handled_before, fresh, twice = envelope(1), envelope(2), envelope(3)
+    async with db.transaction() as session:
+        assert await first_delivery(session, "authorization:cases", handled_before)
+    statements = []
+
+    def count(conn, cursor, statement, *args) -> None:
+        if not statement.startswith(("BEGIN", "SAVEPOINT", "RELEASE")):
+            statements.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    async with db.transaction() as session:
+        firsts = await first_deliveries(
+            session, "authorization:cases", [twice, handled_before, fresh, twice, envelope(4)]
+        )
+    event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+
+    # The one handled before is a redelivery; an event that comes twice is first once, at its first occurrence.
+    assert firsts == [True, False, True, False, True]
+    assert len(statements) == 1 and statements[0].startswith("INSERT INTO inbox")
+    async with db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(inbox)) == 4
 
 
 async def test_two_deliveries_of_one_event_at_once_are_claimed_once(postgres_database, clock):
