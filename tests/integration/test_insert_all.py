@@ -21,19 +21,9 @@ children = Table(
 )
 
 
-@pytest.fixture(params=("sqlite", "postgresql"))
-def new_database(request, tmp_path):
-    postgres = request.getfixturevalue("postgres_database") if request.param == "postgresql" else None
-
-    async def make() -> str:
-        return await postgres("insert_all") if postgres else f"sqlite+aiosqlite:///{tmp_path}/insert_all.db"
-
-    return make
-
-
 @pytest.fixture
 async def db(new_database):
-    database = Database(await new_database(), metadata)
+    database = Database(await new_database("insert_all"), metadata)
     await database.create_all()
     yield database
     await database.dispose()

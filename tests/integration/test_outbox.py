@@ -26,23 +26,12 @@ from shared.messaging.relay import OutboxRelay
 from shared.messaging.retention import CLOCK_MARGIN, Retention, too_old
 from shared.settings import CommonSettings
 
-DIALECTS = ("sqlite", "postgresql")
 NOW = dt.datetime(2026, 11, 27, 12, tzinfo=dt.UTC)
-
-
-@pytest.fixture(params=DIALECTS)
-def new_database(request, tmp_path):
-    postgres = request.getfixturevalue("postgres_database") if request.param == "postgresql" else None
-
-    async def make() -> str:
-        return await postgres("outbox") if postgres else f"sqlite+aiosqlite:///{tmp_path}/outbox.db"
-
-    return make
 
 
 @pytest.fixture
 async def db(new_database):
-    database = Database(await new_database(), messaging_metadata)
+    database = Database(await new_database("outbox"), messaging_metadata)
     await database.create_all()
     yield database
     await database.dispose()
@@ -181,15 +170,21 @@ async def test_while_the_broker_is_behind_on_confirms_new_events_are_left_to_the
     assert await published(db) == {row.event_id for row in rows}
 
 
-async def test_the_inbox_claims_an_event_in_one_statement(db, clock):
-    delivered = envelope()
-    statements = []
+def statements_sent(db: Database) -> list[str]:
+    """The statements ``db`` is sent from now on, but those that open a transaction or a savepoint."""
+    statements: list[str] = []
 
     def count(conn, cursor, statement, *args) -> None:
         if not statement.startswith(("BEGIN", "SAVEPOINT", "RELEASE")):
             statements.append(statement)
 
     event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    return statements
+
+
+async def test_the_inbox_claims_an_event_in_one_statement(db, clock):
+    delivered = envelope()
+    statements = statements_sent(db)
     async with db.transaction() as session:
         first = await first_delivery(session, "authorization:cases", delivered)
     claimed = list(statements)
@@ -205,18 +200,12 @@ async def test_the_events_of_a_group_are_claimed_in_one_statement_each_once(db, 
     handled_before, fresh, twice = envelope(1), envelope(2), envelope(3)
     async with db.transaction() as session:
         assert await first_delivery(session, "authorization:cases", handled_before)
-    statements = []
-
-    def count(conn, cursor, statement, *args) -> None:
-        if not statement.startswith(("BEGIN", "SAVEPOINT", "RELEASE")):
-            statements.append(statement)
-
-    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    statements = statements_sent(db)
     async with db.transaction() as session:
         firsts = await first_deliveries(
             session, "authorization:cases", [twice, handled_before, fresh, twice, envelope(4)]
         )
-    event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    statements = list(statements)
 
     # The one handled before is a redelivery; an event that comes twice is first once, at its first occurrence.
     assert firsts == [True, False, True, False, True]
