@@ -258,6 +258,7 @@ def statements_of(service) -> list[str]:
     return sent
 
 
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
 async def test_events_that_arrive_together_are_handled_in_one_transaction(system, sponsor):
     issuance = system.issuance
     found = await grants(system, sponsor, 3)
@@ -277,6 +278,7 @@ async def test_events_that_arrive_together_are_handled_in_one_transaction(system
     assert sorted(event.causationid for event in issued) == sorted([grant.id for grant in found] * 2)
 
 
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
 async def test_a_redelivery_among_events_that_arrive_together_is_handled_once(system, sponsor):
     issuance = system.issuance
     first, second = await grants(system, sponsor, 2)
@@ -287,6 +289,7 @@ async def test_a_redelivery_among_events_that_arrive_together_is_handled_once(sy
     assert await issuance.count(inbox) == 2
 
 
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
 async def test_when_one_of_the_events_that_arrive_together_fails_each_is_handled_alone(system, sponsor, monkeypatch):
     issuance = system.issuance
     found = await grants(system, sponsor, 3)

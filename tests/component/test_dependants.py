@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from shared.contracts import AuthorizationGranted, AuthorizationRevoked, RequestSubmitted, VisaCancelled, VisaIssued
 from shared.messaging.outbox import outbox
 from tests.support.components import System
@@ -34,6 +36,7 @@ async def issued(system: System, sponsor) -> tuple[str, dict]:
     return request_id, view
 
 
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
 async def test_a_child_arriving_later_joins_the_principals_authorization(system, sponsor, verifier):
     request_id, first = await issued(system, sponsor)
     principal = first["applicants"][0]
@@ -70,6 +73,7 @@ async def test_dependants_are_judged_by_the_family_rules(system, sponsor):
     assert [r.split(":")[0] for r in applicant["reasons"]] == ["family-age-limit"]
 
 
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
 async def test_the_principals_end_of_functions_ends_the_joined_dependants_too(system, sponsor, officer):
     request_id, first = await issued(system, sponsor)
     joined_id = (await join(system, sponsor, request_id, child())).json()["request_id"]

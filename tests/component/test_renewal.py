@@ -41,6 +41,7 @@ async def renew(system: System, sponsor, request_id: str, body: dict, **headers:
     return await system.intake.http.post(f"/v1/requests/{request_id}/renewal", json=body, headers=sponsor | headers)
 
 
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
 async def test_a_renewal_issues_new_visas_and_supersedes_the_old(system, sponsor, verifier, clock):
     request_id, old = await issued(system, sponsor)
     clock.advance(dt.timedelta(days=400))  # into the posting; the visas still stand
@@ -126,6 +127,7 @@ async def test_a_renewal_is_refused_without_the_principal_or_twice_at_once(syste
     assert while_pending.status_code == 409 and "already being renewed" in while_pending.json()["detail"]
 
 
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
 async def test_a_renewal_whose_visa_was_cancelled_meanwhile_issues_nothing(system, sponsor, officer, clock):
     intake, authorization, issuance = system.intake, system.authorization, system.issuance
     request_id, old = await issued(system, sponsor)

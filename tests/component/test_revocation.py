@@ -12,6 +12,7 @@ from tests.support.components import pump
 REASON = {"reason": "declared persona non grata"}
 
 
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
 async def test_revocation_cancels_every_visa_of_the_authorization(system, sponsor, officer, verifier):
     intake, authorization, issuance = system.intake, system.authorization, system.issuance
     request_id = await system.submit(sponsor)
@@ -65,6 +66,7 @@ async def test_only_a_granted_authorization_can_be_revoked(system, sponsor, offi
     assert await authorization.count(outbox) == staged
 
 
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
 async def test_revocation_overtaking_the_grant_at_issuance_issues_nothing(system, sponsor, officer):
     authorization, issuance = system.authorization, system.issuance
     request_id = await system.submit(sponsor)
@@ -80,6 +82,7 @@ async def test_revocation_overtaking_the_grant_at_issuance_issues_nothing(system
     assert await issuance.count(outbox) == 0
 
 
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
 async def test_revocation_overtaking_the_grant_at_intake_still_cancels(system, sponsor, officer):
     intake, authorization = system.intake, system.authorization
     request_id = await system.submit(sponsor)
