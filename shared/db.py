@@ -146,9 +146,10 @@ class Database:
 
         On PostgreSQL this is one statement, the inserts chained as data-modifying ``WITH`` queries, in autocommit:
         one round trip, where a transaction costs a ``BEGIN``, a statement per table and a ``COMMIT``
-        (docs/performance.md). A statement is atomic, and its foreign keys are checked once all its rows are in.
-        On SQLite, one transaction (its statements do not cross a network). Every row of a batch sets the same
-        columns; a row's ``IntegrityError`` is raised as from any insert, and nothing of the others stays.
+        (docs/performance.md). A statement is atomic, and its foreign keys are checked once all its rows are in; its
+        rows are inserted in no set order (a serial column numbers them in any order). On SQLite, one transaction
+        (its statements do not cross a network). Every row of a batch sets the same columns; a row's
+        ``IntegrityError`` is raised as from any insert, and nothing of the others stays.
         """
         batches = [(table, list(rows)) for table, rows in batches if rows]
         if not batches:
@@ -176,20 +177,18 @@ class Database:
 @lru_cache(maxsize=64)
 def _chained_inserts(shape: tuple[tuple[Table, int, tuple[str, ...]], ...]):
     """The statement of ``Database.insert_all`` for batches of this shape (table, rows, columns): built once, its
-    compiled form cached by SQLAlchemy. Parameter ``b<batch>r<row>_<column>`` is one value."""
-
-    def values(b: int, table: Table, count: int, columns: tuple[str, ...]):
-        return insert(table).values(
-            [
-                {column: bindparam(f"b{b}r{r}_{column}", type_=table.c[column].type) for column in columns}
-                for r in range(count)
-            ]
+    compiled form cached by SQLAlchemy. Each row is an ``INSERT`` of its own (SQLAlchemy caches no multi-row
+    ``VALUES``: it would compile the statement on every call); parameter ``b<batch>r<row>_<column>`` is one value."""
+    inserts = [
+        insert(table).values(
+            {column: bindparam(f"b{b}r{r}_{column}", type_=table.c[column].type) for column in columns}
         )
-
-    *first, last = [values(b, *batch) for b, batch in enumerate(shape)]
-    statement = last
-    for b, earlier in enumerate(first):
-        statement = statement.add_cte(earlier.cte(f"insert_{b}"))
+        for b, (table, count, columns) in enumerate(shape)
+        for r in range(count)
+    ]
+    *first, statement = inserts
+    for n, earlier in enumerate(first):
+        statement = statement.add_cte(earlier.cte(f"insert_{n}"))
     return statement
 
 

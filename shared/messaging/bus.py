@@ -160,10 +160,13 @@ class Bus:
 
     @asynccontextmanager
     async def adding(self) -> AsyncIterator[Additions]:
-        """A unit of work that only inserts rows and stages the events they cause (a request accepted): written all
-        at once by ``Database.insert_all``, on PostgreSQL one statement without a transaction around it."""
+        """A unit of work that only inserts rows and stages the event they cause (a request accepted): written all at
+        once by ``Database.insert_all``, on PostgreSQL one statement without a transaction around it."""
         additions = Additions(None, self.source, self.signer, claim=self.relay.claim_until)  # type: ignore[arg-type]
         yield additions
+        if len(additions.rows) > 1:
+            # insert_all orders no rows: the outbox's sequence would not say which of two events came first.
+            raise ValueError(f"{self.service}: a unit of work that only adds rows emits one event at most")
         await self.db.insert_all([*additions.batches, (outbox, additions.rows)])
         self._committed(additions)
 

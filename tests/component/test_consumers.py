@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 import services.issuance.usecases
 from services.authorization.models import Case
 from services.issuance.models import Visa
-from shared.contracts import AuthorizationGranted, Envelope, VisaIssued
+from shared.contracts import AuthorizationGranted, Envelope, ReviewStarted, VisaIssued
 from shared.contracts.registry import source_of
 from shared.messaging.outbox import inbox, outbox
 from tests.support.components import pump
@@ -312,3 +312,12 @@ async def test_when_one_of_the_events_that_arrive_together_fails_each_is_handled
     assert await issuance.count(Visa.__table__) == 4
     assert await issuance.count(inbox) == 2
     assert await issuance.count(Visa.__table__, Visa.request_id == found[1].data["request_id"]) == 0
+
+
+async def test_a_unit_of_work_that_only_adds_rows_emits_one_event_at_most(system):
+    # Its rows are written in no set order (Database.insert_all): two events' outbox sequence would be arbitrary.
+    with pytest.raises(ValueError, match="one event at most"):
+        async with system.intake.bus.adding() as additions:
+            for n in range(2):
+                await additions.emit(ReviewStarted(request_id=f"r-{n}", case_id="c"))
+    assert await system.intake.count(outbox) == 0
