@@ -99,6 +99,10 @@ class Database:
             # Connections kept for reuse: past ``pool_size`` busy at once, each further one is opened for one checkout
             # and closed at its return (an asyncpg connect and a PostgreSQL backend started each time).
             kwargs["pool_size"] = pool_size
+            # The connection returned last is handed out next: its server process ran a moment ago, where the one
+            # idle longest (first in, first out) costs more to wake at the BEGIN (docs/performance.md), and the
+            # connections a peak opened stay idle at the back of the pool.
+            kwargs["pool_use_lifo"] = True
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if parsed.get_backend_name() == "sqlite":
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)

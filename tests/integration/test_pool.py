@@ -1,5 +1,6 @@
 """A service's PostgreSQL connections are kept for reuse up to ``VISA_DB_POOL_SIZE``: a peak of that many requests at
-once opens each connection once, not once per request beyond the pool."""
+once opens each connection once, not once per request beyond the pool; the connection returned last is reused
+first."""
 
 from __future__ import annotations
 
@@ -39,3 +40,19 @@ def test_the_pool_size_is_a_setting(monkeypatch):
     assert CommonSettings().visa_db_pool_size == 20
     monkeypatch.setenv("VISA_DB_POOL_SIZE", "40")
     assert CommonSettings().visa_db_pool_size == 40
+
+
+async def test_the_connection_returned_last_is_handed_out_next(postgres_database):
+    db = Database(await postgres_database("pool"))
+    backends = []
+    try:
+        async with db.lookups() as first, db.lookups() as second:
+            for session in (first, second):
+                backends.append(await session.scalar(text("SELECT pg_backend_pid()")))
+        # ``second``'s connection went back to the pool first, ``first``'s last: the next checkout gets ``first``'s
+        # (its server process ran a moment ago); first in, first out would give ``second``'s.
+        async with db.lookups() as session:
+            again = await session.scalar(text("SELECT pg_backend_pid()"))
+    finally:
+        await db.dispose()
+    assert again == backends[0]
