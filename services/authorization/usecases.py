@@ -197,7 +197,7 @@ class Directorate:
         if (await connection.execute(_CASE_EXISTS, {"request_id": request.request_id})).first() is not None:
             log.warning("request %s submitted twice under different event ids; kept the first", request.request_id)
             return
-        assessment = await self._assess(uow.session, request)
+        assessment = await self._assess(uow, request)
         case = _NewCase(
             request_id=request.request_id,
             authorization_id=str(uuid.uuid4()),
@@ -433,11 +433,12 @@ class Directorate:
         except UnknownPost as unknown:
             raise PoisonEvent(f"request {request.request_id}: post {request.post} {unknown}") from unknown
 
-    async def _assess(self, session: AsyncSession, request: RequestSubmitted) -> Assessment:
-        waivers = await self.treaties.current()
+    async def _assess(self, uow: UnitOfWork, request: RequestSubmitted) -> Assessment:
+        # The requests handled together (one transaction) are judged on one reading of the treaty list.
+        waivers = await uow.once("treaties", self.treaties.current)
         in_force_there = True
         if request.joins is not None:  # dependants joining: the principal's authorization must be in force
-            joined = await session.get(Case, request.joins)
+            joined = await uow.session.get(Case, request.joins)
             in_force_there = joined is not None and self._in_force(joined, request.principal.person_id)
         with _about_content(request):
             return assess(
@@ -530,7 +531,7 @@ class Directorate:
     ) -> None:
         """An officer decides a pending case they claimed (``_claim``). The rules are applied again: the law may
         have changed meanwhile."""
-        assessment = await self._assess(uow.session, request)
+        assessment = await self._assess(uow, request)
         await self._conclude(uow, case, request, assessment, decided_by=officer_id, denials=denials)
 
     async def _conclude(

@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import orjson
 from aiormq.exceptions import AMQPError
@@ -48,6 +49,8 @@ from .topology import ConsumerQueue, Topology
 
 log = logging.getLogger("visa.messaging")
 
+T = TypeVar("T")
+
 
 @dataclass
 class UnitOfWork:
@@ -63,6 +66,15 @@ class UnitOfWork:
     staged: list[Staged] = field(default_factory=list)
     # The outbox rows of the events emitted, inserted together just before the transaction commits (``stage_all``).
     rows: list[dict] = field(default_factory=list)
+    # What ``once`` read, by key.
+    read: dict[str, object] = field(default_factory=dict)
+
+    async def once(self, key: str, read: Callable[[], Awaitable[T]]) -> T:
+        """``read()``'s value, read once per unit of work: the events handled together, in one transaction, share
+        it as they share their commit (the treaty list: one read from Redis for a group, not one per event)."""
+        if key not in self.read:
+            self.read[key] = await read()
+        return self.read[key]  # type: ignore[return-value]
 
     async def emit(self, data: EventData) -> Envelope:
         if self.signer is None:
@@ -83,8 +95,8 @@ class UnitOfWork:
 
 @dataclass
 class Additions(UnitOfWork):
-    """A unit of work that only adds rows (``add``) and emits the events they cause, with no session: ``Bus.adding``
-    writes them all at once, the rows in the order added, then the events' outbox rows."""
+    """A unit of work that only adds rows (``add``) and emits the event they cause, with no session: ``Bus.adding``
+    writes them and the event's outbox row all at once (``Database.insert_all``: in no set order)."""
 
     batches: list[tuple[Table, list[dict]]] = field(default_factory=list)
 

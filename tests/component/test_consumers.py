@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 import services.issuance.usecases
 from services.authorization.models import Case
 from services.issuance.models import Visa
-from shared.contracts import AuthorizationGranted, Envelope, ReviewStarted, VisaIssued
+from shared.contracts import AuthorizationGranted, Envelope, RequestSubmitted, ReviewStarted, VisaIssued
 from shared.contracts.registry import source_of
 from shared.messaging.outbox import inbox, outbox
 from tests.support.components import pump
@@ -321,3 +321,27 @@ async def test_a_unit_of_work_that_only_adds_rows_emits_one_event_at_most(system
             for n in range(2):
                 await additions.emit(ReviewStarted(request_id=f"r-{n}", case_id="c"))
     assert await system.intake.count(outbox) == 0
+
+
+async def test_requests_that_arrive_together_are_judged_on_one_reading_of_the_treaty_list(system, sponsor):
+    authorization = system.authorization
+    for _ in range(3):
+        await system.submit(sponsor)
+    submitted = await system.intake.outbox(RequestSubmitted.routing_key)
+    treaties = authorization.app.state.directorate.treaties
+    readings = []
+    current = treaties.current
+
+    async def counted():
+        readings.append(1)
+        return await current()
+
+    treaties.current = counted
+    try:
+        assert await authorization.deliver_together(submitted) == ["ack"] * 3
+        assert len(readings) == 1
+        assert await authorization.deliver(submitted[0]) == "ack"  # a redelivery, alone: a unit of work of its own
+        assert len(readings) == 1  # a redelivery is not judged again
+    finally:
+        del treaties.current
+    assert len(await authorization.outbox(AuthorizationGranted.routing_key)) == 3
