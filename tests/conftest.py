@@ -122,3 +122,23 @@ async def postgres_database(postgres_url, run_id):
             await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await connection.close()
+
+
+@pytest.fixture
+def dialect() -> str:
+    """The database kind of a test that does not say: SQLite. A test parametrizes it, or a module's or a folder's
+    fixture of this name says otherwise."""
+    return "sqlite"
+
+
+@pytest.fixture
+def new_database(request, tmp_path, dialect):
+    """``await new_database(label)``: the URL of an empty database of the test's own, of kind ``dialect``."""
+    postgres = request.getfixturevalue("postgres_database") if dialect == "postgresql" else None
+
+    async def make(label: str) -> str:
+        if postgres is None:
+            return f"sqlite+aiosqlite:///{tmp_path}/{label}-{uuid.uuid4().hex[:6]}.db"
+        return await postgres(label)
+
+    return make

@@ -1,5 +1,5 @@
-"""Component fixtures: the three services on a SQLite file each (or a PostgreSQL database each, where a test asks
-for ``dialect``), built by ``tests/support/components.py``."""
+"""Component fixtures: the three services on a SQLite file each (or a PostgreSQL database each, where a test
+parametrizes ``dialect``), built by ``tests/support/components.py``."""
 
 from __future__ import annotations
 
@@ -32,33 +32,16 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def dialect() -> str:
-    """The services' databases; override with ``@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])``."""
-    return "sqlite"
-
-
-@pytest.fixture
-def database_url(request, tmp_path, dialect):
-    """``await database_url(service)``: a fresh database of the service, of kind ``dialect``."""
-    postgres = request.getfixturevalue("postgres_database") if dialect == "postgresql" else None
-
-    async def make(service: str) -> str:
-        return await postgres(service) if postgres else f"sqlite+aiosqlite:///{tmp_path}/{service}.db"
-
-    return make
-
-
-@pytest.fixture
-async def system(database_url, policy, clock) -> AsyncIterator[System]:
+async def system(new_database, policy, clock) -> AsyncIterator[System]:
     common = {"redis_url": NO_REDIS, "visa_namespace": NAMESPACE}
     async with AsyncExitStack() as stack:
         intake_app = build_intake(
-            IntakeSettings(intake_database_url=await database_url("intake"), **common), clock=clock
+            IntakeSettings(intake_database_url=await new_database("intake"), **common), clock=clock
         )
         stack.push_async_callback(intake_app.state.treaties.aclose)
         authorization_app = build_authorization(
             AuthorizationSettings(
-                authorization_database_url=await database_url("authorization"),
+                authorization_database_url=await new_database("authorization"),
                 authorization_policy=policy,
                 **common,
             ),
@@ -66,7 +49,7 @@ async def system(database_url, policy, clock) -> AsyncIterator[System]:
         )
         stack.push_async_callback(authorization_app.state.directorate.treaties.aclose)
         issuance_app = build_issuance(
-            IssuanceSettings(issuance_database_url=await database_url("issuance"), **common),
+            IssuanceSettings(issuance_database_url=await new_database("issuance"), **common),
             clock=clock,
         )
         yield System(

@@ -61,19 +61,6 @@ def dialect() -> str:
     return "postgresql"
 
 
-@pytest.fixture
-def new_database(request, tmp_path, dialect):
-    """``await new_database(label)``: the URL of an empty database of the test's own, of kind ``dialect``."""
-    postgres = request.getfixturevalue("postgres_database") if dialect == "postgresql" else None
-
-    async def make(label: str) -> str:
-        if postgres is None:
-            return f"sqlite+aiosqlite:///{tmp_path}/{label}-{uuid.uuid4().hex[:6]}.db"
-        return await postgres(label)
-
-    return make
-
-
 on = on_database  # ``work(connection)`` on ``url``'s database (a sync connection), committed
 
 
