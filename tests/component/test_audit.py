@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from services import cli
@@ -280,10 +281,11 @@ async def test_client_says_what_went_wrong(system, auditor, sponsor):
         await fetch_visas("http://intake", key, transport=httpx.ASGITransport(app=system.intake.app))
 
 
-async def test_visa_auditors_add_registers_one_key_at_intake_and_issuance(system, tmp_path, monkeypatch):
-    # The component harness keeps each service's SQLite file in tmp_path: the command writes to the same ones.
+async def test_visa_auditors_add_registers_one_key_at_intake_and_issuance(system, monkeypatch):
+    # The component harness keeps each service's SQLite file: the command writes to the same ones.
     monkeypatch.setenv("INTAKE_DATABASE_URL", system.intake.app.state.db.url)
     monkeypatch.setenv("ISSUANCE_DATABASE_URL", system.issuance.app.state.db.url)
+    files = {name: make_url(getattr(system, name).app.state.db.url).database for name in ("intake", "issuance")}
 
     # In a thread: the command runs its own event loop.
     result = await asyncio.to_thread(CliRunner().invoke, cli.app, ["auditors", "add", "--name", "Contraloría General"])
@@ -293,7 +295,7 @@ async def test_visa_auditors_add_registers_one_key_at_intake_and_issuance(system
     assert key.startswith("ak_")
     rows = {}
     for name in ("intake", "issuance"):
-        with sqlite3.connect(tmp_path / f"{name}.db") as connection:
+        with sqlite3.connect(files[name]) as connection:
             rows[name] = connection.execute("SELECT id, name, key_hash FROM auditors").fetchall()
     assert rows["intake"] == rows["issuance"]
     [(auditor_id, name, stored)] = rows["intake"]
