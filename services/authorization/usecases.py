@@ -75,33 +75,28 @@ SPONSOR = "sponsor"
 _cases = Case.__table__
 _CASE_EXISTS = select(_cases.c.request_id).where(_cases.c.request_id == bindparam("request_id"))
 _OPEN_CASE = insert(_cases)
-# The row lock serializes the events about one request on PostgreSQL (SQLite's transactions are serial already).
-_VISAS_FOR_UPDATE = (
-    select(_cases.c.authorization_id, _cases.c.visas)
-    .where(_cases.c.request_id == bindparam("request_id"))
-    .with_for_update()
+# One statement records a person's visa in the case's visas, when the case gave that authorization; the row's key
+# comes back when it did. On PostgreSQL the UPDATE's own row lock serializes it with the other events of the request
+# (waiting for it, PostgreSQL applies the change to the row as the other transaction left it); on SQLite the
+# transaction holds the database's write lock already.
+_WHICH_CASE = (
+    _cases.c.request_id == bindparam("case_request_id"),
+    _cases.c.authorization_id == bindparam("case_authorization_id"),
 )
-# SET visas = :visas, from the parameters: the WHERE's is named apart from the columns (else it would be SET too).
-_RECORD_VISAS = update(_cases).where(_cases.c.request_id == bindparam("case_request_id"))
-# On PostgreSQL the same in one statement, the UPDATE's own row lock serializing it with the other events of the
-# request (waiting for it, PostgreSQL applies the change to the row as the other transaction left it): the person's
-# visa set in the case's visas, when the case gave that authorization; the row's key comes back when it did.
-_RECORD_VISA_AT_ONCE = (
-    update(_cases)
-    .where(
-        _cases.c.request_id == bindparam("case_request_id"),
-        _cases.c.authorization_id == bindparam("case_authorization_id"),
-    )
+_PERSON_VISA = (bindparam("person_id", type_=String), bindparam("visa_number", type_=String))
+_RECORD_VISA = {
+    "postgresql": update(_cases)
+    .where(*_WHICH_CASE)
     .values(
-        visas=cast(
-            cast(_cases.c.visas, JSONB).op("||")(
-                func.jsonb_build_object(bindparam("person_id", type_=String), bindparam("visa_number", type_=String))
-            ),
-            _cases.c.visas.type,
-        )
+        visas=cast(cast(_cases.c.visas, JSONB).op("||")(func.jsonb_build_object(*_PERSON_VISA)), _cases.c.visas.type)
     )
-    .returning(_cases.c.request_id)
-)
+    .returning(_cases.c.request_id),
+    # SQLite's JSON functions: the object merged with {person: visa} (RFC 7396), the JSON text the column holds.
+    "sqlite": update(_cases)
+    .where(*_WHICH_CASE)
+    .values(visas=func.json_patch(_cases.c.visas, func.json_object(*_PERSON_VISA)))
+    .returning(_cases.c.request_id),
+}
 
 
 @dataclass
@@ -223,31 +218,21 @@ class Directorate:
     async def record_visa(self, uow: UnitOfWork, issued: VisaIssued) -> None:
         """The Directorate knows which visas stand on its authorizations: a revocation names them.
 
-        On SQLite the case's row is locked and read, then its visas updated when they change; on PostgreSQL one
-        ``UPDATE`` does both (Core, as for ``receive``).
+        One ``UPDATE`` sets the person's visa in the case's visas (Core, as for ``receive``): a visa reported again
+        changes nothing, one naming another authorization matches no case.
         """
         connection = await uow.session.connection()
-        if connection.dialect.name == "postgresql":
-            # One round trip where it crosses a network (docs/performance.md).
-            recorded = await connection.execute(
-                _RECORD_VISA_AT_ONCE,
-                {
-                    "case_request_id": issued.request_id,
-                    "case_authorization_id": issued.authorization_id,
-                    "person_id": issued.person_id,
-                    "visa_number": issued.visa_number,
-                },
-            )
-            if recorded.first() is None:
-                log.warning("visa %s names an authorization this Directorate did not give", issued.visa_number)
-            return
-        case = (await connection.execute(_VISAS_FOR_UPDATE, {"request_id": issued.request_id})).first()
-        if case is None or case.authorization_id != issued.authorization_id:
+        recorded = await connection.execute(
+            _RECORD_VISA[connection.dialect.name],
+            {
+                "case_request_id": issued.request_id,
+                "case_authorization_id": issued.authorization_id,
+                "person_id": issued.person_id,
+                "visa_number": issued.visa_number,
+            },
+        )
+        if recorded.first() is None:
             log.warning("visa %s names an authorization this Directorate did not give", issued.visa_number)
-            return
-        visas = {**case.visas, issued.person_id: issued.visa_number}
-        if visas != case.visas:  # the same visa reported again changes nothing
-            await connection.execute(_RECORD_VISAS, {"case_request_id": issued.request_id, "visas": visas})
 
     async def end_functions(self, uow: UnitOfWork, notice: FunctionsEnded) -> None:
         """The sponsor notifies the end of functions: the people concerned lose their authorization (the principal

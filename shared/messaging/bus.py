@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
@@ -37,7 +36,7 @@ from shared.observability.metrics import DEAD_LETTERED, DUPLICATE, HANDLED, IGNO
 from shared.observability.tracing import context_of
 from shared.privacy import failure_kind
 from shared.settings import CommonSettings
-from shared.signing import SignatureRejected, SigningKey
+from shared.signing import SIGNATURE, SIGNATURE_KEY_ID, SignatureRejected, SigningKey
 from shared.signing.store import KeyFiles, RingFile
 
 from .outbox import Staged, first_deliveries, first_delivery, outbox, stage_all, staging
@@ -80,8 +79,8 @@ class UnitOfWork:
         if self.signer is None:
             raise RuntimeError(f"{self.source} owns no event type: it may not emit {data.event_type}")
         envelope = Envelope.wrap(data, source=self.source, causation=self.cause, traceparent=traceparent_now())
-        envelope = signed(envelope, self.signer)
-        staged, row = staging(envelope, claimed_until=self.claim())
+        envelope, body = signed_and_written(envelope, self.signer)
+        staged, row = staging(envelope, claimed_until=self.claim(), body=body)
         self.staged.append(staged)
         self.rows.append(row)
         self.emitted.append(envelope)
@@ -110,7 +109,16 @@ Handler = Callable[[UnitOfWork, EventData], Awaitable[None]]
 
 def signed(envelope: Envelope, key: SigningKey) -> Envelope:
     """``envelope`` with its signature: signed over the JSON it is published as, so verifiers see the same."""
-    return Envelope.model_validate(key.sign(json.loads(envelope.to_json())))
+    return signed_and_written(envelope, key)[0]
+
+
+def signed_and_written(envelope: Envelope, key: SigningKey) -> tuple[Envelope, bytes]:
+    """``envelope`` signed, and the JSON it is published as: the very object the signature covers, written once."""
+    event = key.sign(envelope.model_dump(mode="json", exclude_none=True))
+    with_signature = envelope.model_copy(
+        update={SIGNATURE_KEY_ID: event[SIGNATURE_KEY_ID], SIGNATURE: event[SIGNATURE]}
+    )
+    return with_signature, orjson.dumps(event)
 
 
 class TopologyMissing(RuntimeError):
@@ -383,7 +391,7 @@ class Bus:
 
     def verified(self, body: bytes) -> dict:
         """The event in ``body`` once its signature holds; raises ``SignatureRejected`` or ``ValueError``."""
-        event = json.loads(body)
+        event = orjson.loads(body)
         if not isinstance(event, dict):
             raise ValueError("not a JSON object")
         try:

@@ -88,14 +88,17 @@ class Staged:
     claimed: bool  # staged with a claim: the staging process publishes it right after commit
 
 
-def staging(envelope: Envelope, *, claimed_until: dt.datetime | None = None) -> tuple[Staged, dict]:
-    """An event as staged, and its outbox row, to insert with ``stage_all``."""
+def staging(
+    envelope: Envelope, *, claimed_until: dt.datetime | None = None, body: bytes | None = None
+) -> tuple[Staged, dict]:
+    """An event as staged, and its outbox row, to insert with ``stage_all``; ``body``: its JSON, when the caller
+    wrote it already (``Bus``: the signed event as signed)."""
     staged = Staged(
         event_id=envelope.id,
         event_type=envelope.type,
         routing_key=envelope.routing_key,
         correlation_id=envelope.correlationid,
-        body=envelope.to_json(),
+        body=envelope.to_json() if body is None else body,
         claimed=claimed_until is not None,
     )
     row = {

@@ -28,7 +28,7 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 
 from shared.db import Database
 
@@ -168,33 +168,10 @@ class OutboxRelay:
 
     async def _claim(self) -> list:
         at = now()
-        claimable = (
-            select(outbox.c.seq)
-            .where(
-                outbox.c.published_at.is_(None),
-                or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until <= at),
-            )
-            .order_by(outbox.c.seq)
-            .limit(self.batch)
-        )
-        if self.db.is_postgres:
-            # Replicas of one service share the table: each row is claimed by one relay at a time.
-            claimable = claimable.with_for_update(skip_locked=True)
-        claim = (
-            update(outbox)
-            .where(outbox.c.seq.in_(claimable.scalar_subquery()))
-            .values(claimed_until=at + dt.timedelta(seconds=self.claim_seconds))
-            .returning(
-                outbox.c.seq,
-                outbox.c.event_id,
-                outbox.c.event_type,
-                outbox.c.routing_key,
-                outbox.c.correlation_id,
-                outbox.c.body,
-            )
-        )
+        claim = _CLAIM["postgresql" if self.db.is_postgres else "sqlite"]
+        parameters = {"at": at, "until": at + dt.timedelta(seconds=self.claim_seconds), "batch": self.batch}
         async with self.db.transaction() as session:
-            rows = (await session.execute(claim)).all()
+            rows = (await session.execute(claim, parameters)).all()
         return sorted(rows, key=lambda row: row.seq)
 
     async def _publish_batch(self) -> tuple[int, int]:
@@ -278,6 +255,39 @@ class OutboxRelay:
             await asyncio.wait(self._sending)
         with contextlib.suppress(Exception):  # unmarked, they go out again once their claims lapse
             await self._mark_confirmed()
+
+
+def _claim_statement(*, skip_locked: bool):
+    """Claims the oldest ``:batch`` rows nobody publishes (unclaimed, or their claim lapsed at ``:at``) until
+    ``:until``, and returns them. Built once: only its parameters change from one poll to the next."""
+    claimable = (
+        select(outbox.c.seq)
+        .where(
+            outbox.c.published_at.is_(None),
+            or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until <= bindparam("at")),
+        )
+        .order_by(outbox.c.seq)
+        .limit(bindparam("batch"))
+    )
+    if skip_locked:
+        # Replicas of one service share the table: each row is claimed by one relay at a time.
+        claimable = claimable.with_for_update(skip_locked=True)
+    return (
+        update(outbox)
+        .where(outbox.c.seq.in_(claimable.scalar_subquery()))
+        .values(claimed_until=bindparam("until"))
+        .returning(
+            outbox.c.seq,
+            outbox.c.event_id,
+            outbox.c.event_type,
+            outbox.c.routing_key,
+            outbox.c.correlation_id,
+            outbox.c.body,
+        )
+    )
+
+
+_CLAIM = {"postgresql": _claim_statement(skip_locked=True), "sqlite": _claim_statement(skip_locked=False)}
 
 
 def _chunks(items: list[str], size: int = 500) -> Iterable[list[str]]:

@@ -1,6 +1,6 @@
 """Authorization records the visas issued on its cases (``Directorate.record_visa``), on SQLite and PostgreSQL: each
-person's visa kept, none lost when two arrive at once (on PostgreSQL one ``UPDATE`` each, serialized by its row
-lock), and a visa naming another authorization changes nothing."""
+person's visa kept in one ``UPDATE``, none lost when two arrive at once (on PostgreSQL serialized by its row lock),
+and a visa naming another authorization changes nothing."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import datetime as dt
 import logging
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from services.authorization.models import Base, Case
 from services.authorization.settings import Policy
@@ -84,6 +84,14 @@ async def test_each_person_s_visa_is_kept_and_another_authorization_s_ignored(db
 
     assert await visas(db) == {"p1": "PE0000001", "p2": "PE0000002"}
     assert "visa PE0000003 names an authorization this Directorate did not give" in caplog.text
+
+
+async def test_a_visa_is_recorded_in_one_statement(db):
+    sent: list[str] = []
+    event.listen(db.engine.sync_engine, "before_cursor_execute", lambda c, cur, statement, *a: sent.append(statement))
+    await record(db, issued("p1", "PE0000001"))
+    assert [statement.split()[0] for statement in sent if not statement.startswith("BEGIN")] == ["UPDATE"]
+    assert await visas(db) == {"p1": "PE0000001"}
 
 
 async def test_two_visas_recorded_at_once_are_both_kept(postgres_database):

@@ -119,3 +119,20 @@ async def test_an_event_that_changes_no_applicant_still_moves_the_request(db):
             "UNDER_REVIEW",
             AT + dt.timedelta(minutes=5),
         )
+
+
+async def test_a_request_is_read_in_one_statement_on_sqlite_and_locked_first_on_postgresql(db):
+    sent: list[str] = []
+    event.listen(db.engine.sync_engine, "before_cursor_execute", lambda c, cur, statement, *a: sent.append(statement))
+    async with db.transaction() as session:
+        connection = await session.connection()
+        before = len(sent)
+        request = await rows.locked(connection, "r1")
+        reading = sent[before:]
+        assert await rows.locked(connection, "no-such-request") is None
+    assert [person.person_id for person in request.applicants] == ["p0", "p1", "p2"]  # in their order
+    assert request.status == "SUBMITTED" and request.read == request.applicants
+    if db.is_postgres:
+        assert len(reading) == 2 and "FOR UPDATE" in reading[0]  # the row lock, then the applicants
+    else:
+        assert len(reading) == 1  # the write lock is the transaction's: the request and its applicants at once

@@ -7,12 +7,14 @@ import json
 import os
 import stat
 
+import orjson
 import pytest
 import rfc8785
+from hypothesis import given
+from hypothesis import strategies as st
 
 from shared.contracts.registry import owned_types, source_of
-from shared.signing import KeyRing, SignatureRejected, SigningKey, canonical_form
-from shared.signing.canonical import quick_canonical_form
+from shared.signing import KeyRing, SignatureRejected, SigningKey, canonical, canonical_form
 from shared.signing.store import KeyFiles, KeysMissing, RingFile
 from tests.support.histories import consistent_history
 
@@ -113,17 +115,64 @@ def test_the_signature_is_over_rfc_8785():
     entry._verifier.verify(__import__("base64").urlsafe_b64decode(signed["signature"] + "=="), rfc8785.dumps(unsigned))
 
 
-def test_the_quick_form_is_rfc_8785_for_the_systems_events():
-    for logged in consistent_history().events:
-        assert quick_canonical_form(logged) == canonical_form(logged)
+def rfc_8785(value) -> bytes | None:
+    try:
+        return rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, ValueError, TypeError):
+        return None
 
 
-def test_where_the_quick_form_differs_verification_falls_back_to_rfc_8785(keys):
+# Any JSON value, with what tells the two writers apart: keys beyond U+D800 (UTF-16 sorts a surrogate pair before
+# U+E000, UTF-8 after), lone surrogates, floats, integers beyond ECMAScript's safe range, controls and non-ASCII.
+TEXT = st.text(st.characters(codec=None, min_codepoint=0, max_codepoint=0x10FFFF), max_size=8)
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**60), max_value=2**60)
+    | st.sampled_from([2**53 - 1, -(2**53 - 1), 2**53, -(2**53)])
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(TEXT, JSON, max_size=6))
+def test_the_canonical_form_is_rfc_8785_whichever_writer_wrote_it(value):
+    expected = rfc_8785({name: item for name, item in value.items() if name != "signature"})
+    if expected is None:  # beyond RFC 8785 (a lone surrogate in a key, an unsafe integer): refused, as rfc8785 does
+        with pytest.raises((rfc8785.CanonicalizationError, ValueError, TypeError)):
+            canonical_form(value)
+    else:
+        assert canonical_form(value) == expected
+
+
+def test_the_systems_events_are_written_by_orjson(monkeypatch):
+    history = consistent_history().events
+    assert all(canonical._orjson_writes_rfc_8785(logged) for logged in history)
+    expected = [
+        rfc8785.dumps({name: value for name, value in logged.items() if name != "signature"}) for logged in history
+    ]
+    monkeypatch.setattr(canonical.rfc8785, "dumps", lambda value: pytest.fail("rfc8785 used for a system's event"))
+    assert [canonical_form(logged) for logged in history] == expected
+    assert [canonical.quick_canonical_form(logged) for logged in history] == expected
+
+
+def test_what_orjson_would_write_otherwise_goes_to_rfc_8785(keys):
     authorization, _, ring = keys
+    for data in ({"ratio": 1.0}, {"big": 2**53}, {"\ue000": 1, "\U0001f600": 2}, {"lone": "\udc00"}):
+        unsigned = event(data={"request_id": "r-1", **data})
+        assert not canonical._orjson_writes_rfc_8785(unsigned)
     signed = authorization.sign(event(data={"request_id": "r-1", "ratio": 1.0}))
-    assert quick_canonical_form(signed) != canonical_form(signed)  # orjson writes 1.0, RFC 8785 writes 1
-    assert ring.verify(signed).kid == authorization.kid
-    assert quick_canonical_form(event(data={"big": 2**70})) is None  # beyond orjson: RFC 8785 decides
+    assert b'"ratio":1.0,' in orjson.dumps(signed, option=orjson.OPT_SORT_KEYS)
+    assert b'"ratio":1,' in canonical_form(signed)  # RFC 8785 writes 1
+    assert canonical.quick_canonical_form(signed) != canonical_form(signed)  # a verifier's first try fails
+    assert ring.verify(signed).kid == authorization.kid  # and its second holds
+    assert canonical.quick_canonical_form(event(data={"big": 2**70})) is None  # beyond orjson
+    # UTF-16's order, not UTF-8's: the key beyond U+FFFF comes first
+    assert canonical_form(event(data={"\ue000": 1, "\U0001f600": 2})).index(b"\xf0\x9f") < canonical_form(
+        event(data={"\ue000": 1, "\U0001f600": 2})
+    ).index(b"\xee\x80")
 
 
 def test_a_ring_survives_its_file(keys):
