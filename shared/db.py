@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
+import orjson
 from sqlalchemy import DateTime, MetaData, Table, TypeDecorator, bindparam, event, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
@@ -61,6 +63,12 @@ def _sqlite_begin(connection) -> None:
         begin_immediate(connection)
 
 
+def json_text(value: Any) -> str:
+    """A JSON column's value as the text the database stores: what ``json.dumps`` accepts, orjson writes (non-string
+    keys as strings, like it), as UTF-8 rather than ASCII escapes."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def _alive(dbapi_connection, record, proxy) -> None:
     """A pooled PostgreSQL connection the server or the network has closed is not handed out: the pool discards
     it and opens another. asyncpg knows it without a round trip (it read the end of the socket, or failed on it);
@@ -103,6 +111,10 @@ class Database:
             # idle longest (first in, first out) costs more to wake at the BEGIN (docs/performance.md), and the
             # connections a peak opened stay idle at the back of the pool.
             kwargs["pool_use_lifo"] = True
+        # JSON columns (a request as submitted, a case's decisions) written and read by orjson, several times faster
+        # than the standard library's json, which SQLAlchemy uses otherwise (docs/performance.md).
+        kwargs["json_serializer"] = json_text
+        kwargs["json_deserializer"] = orjson.loads
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if parsed.get_backend_name() == "sqlite":
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)

@@ -105,3 +105,14 @@ async def test_batches_of_another_shape_and_empty_ones(db):
 
     async with db.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(children)) == 3
+
+
+async def test_json_columns_are_written_as_utf_8_text_and_read_back(db):
+    # orjson (Database's json_serializer): UTF-8 where the standard library's json would write "\u00c5SA", and a
+    # non-string key written as a string, as json.dumps does.
+    await db.insert_all([(parents, [{"id": "p1", "data": {"name": "ÅSA MÜLLER", 1: ["x", None, True]}}])])
+    async with db.sessions() as session:
+        stored = await session.scalar(select(func.cast(parents.c.data, String)))
+        read = await session.scalar(select(parents.c.data))
+    assert "ÅSA MÜLLER" in stored and "\\u" not in stored
+    assert read == {"name": "ÅSA MÜLLER", "1": ["x", None, True]}
