@@ -18,7 +18,8 @@ from contextlib import AbstractAsyncContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import String, bindparam, cast, func, insert, select, update
+from sqlalchemy import String, bindparam, cast, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -73,8 +74,12 @@ SPONSOR = "sponsor"
 # object loading and flush cost more than these statements on that path (docs/performance.md); the officers'
 # commands and the queries, far rarer, keep the ORM.
 _cases = Case.__table__
-_CASE_EXISTS = select(_cases.c.request_id).where(_cases.c.request_id == bindparam("request_id"))
-_OPEN_CASE = insert(_cases)
+# A case is opened once per request: a second RequestSubmitted of the same request (another event id) inserts nothing,
+# and learns it from no key coming back.
+_OPEN_CASE = {
+    name: dialect.insert(_cases).on_conflict_do_nothing(index_elements=["request_id"]).returning(_cases.c.request_id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 # One statement records a person's visa in the case's visas, when the case gave that authorization; the row's key
 # comes back when it did. On PostgreSQL the UPDATE's own row lock serializes it with the other events of the request
 # (waiting for it, PostgreSQL applies the change to the row as the other transaction left it); on SQLite the
@@ -189,9 +194,7 @@ class Directorate:
         The new case is one row inserted at the end, decided or pending: no ORM object (``_NewCase``).
         """
         connection = await uow.session.connection()
-        if (await connection.execute(_CASE_EXISTS, {"request_id": request.request_id})).first() is not None:
-            log.warning("request %s submitted twice under different event ids; kept the first", request.request_id)
-            return
+        emitted = len(uow.emitted)
         assessment = await self._assess(uow, request)
         case = _NewCase(
             request_id=request.request_id,
@@ -213,7 +216,11 @@ class Directorate:
         else:
             await uow.emit(ReviewStarted(request_id=request.request_id, case_id=case.authorization_id))
             log.info("request %s awaits an officer", request.request_id)
-        await connection.execute(_OPEN_CASE, case.row())
+        if (await connection.execute(_OPEN_CASE[connection.dialect.name], case.row())).first() is None:
+            # The request has its case already: what this one decided stays unsaid (one statement, where a read
+            # before the rules would cost every request one more).
+            uow.take_back(emitted)
+            log.warning("request %s submitted twice under different event ids; kept the first", request.request_id)
 
     async def record_visa(self, uow: UnitOfWork, issued: VisaIssued) -> None:
         """The Directorate knows which visas stand on its authorizations: a revocation names them.

@@ -86,6 +86,14 @@ class UnitOfWork:
         self.emitted.append(envelope)
         return envelope
 
+    def take_back(self, emitted: int) -> None:
+        """Forget the events emitted after the first ``emitted`` of this unit of work (``len(uow.emitted)`` when the
+        handler began): a handler that learns it has nothing to do, after it emitted, takes them back. Nothing of
+        them left the unit: their outbox rows are inserted at its end (``stage``)."""
+        if len(self.rows) != len(self.emitted):
+            raise RuntimeError("events already staged in the outbox cannot be taken back")
+        del self.emitted[emitted:], self.staged[emitted:], self.rows[emitted:]
+
     async def stage(self) -> None:
         """Insert the outbox rows of the events emitted so far (one statement for all of them)."""
         rows, self.rows = self.rows, []

@@ -50,6 +50,29 @@ async def test_a_request_opens_one_case_and_is_decided_once(system, sponsor, sig
     assert await authorization.count(outbox) == 1
 
 
+async def test_a_request_submitted_twice_in_one_group_opens_one_case(system, sponsor, signing_keys, caplog):
+    await system.submit(sponsor)
+    [submitted] = await system.intake.outbox()
+    again = sign_as(signing_keys, Envelope(**submitted.model_dump(exclude={"id"})))
+    authorization = system.authorization
+    committed, sent = commits_of(authorization), statements_of(authorization)
+
+    # One transaction: the second finds the case the first opened, and takes back the grant it decided.
+    assert await authorization.deliver_together([submitted, again]) == ["ack", "ack"]
+
+    assert len(committed) == 1
+    assert [statement.split(" (")[0] for statement in sent if statement.startswith("INSERT")] == [
+        "INSERT INTO inbox",
+        "INSERT INTO cases",
+        "INSERT INTO cases",
+        "INSERT INTO outbox",
+    ]
+    assert await authorization.count(Case.__table__) == 1
+    [grant] = await authorization.outbox()
+    assert grant.causationid == submitted.id
+    assert f"request {submitted.subject} submitted twice under different event ids; kept the first" in caplog.text
+
+
 async def test_unknown_fields_in_envelope_and_data_are_ignored(system, sponsor, signing_keys):
     await system.submit(sponsor)
     [row] = await system.intake.outbox_rows()
