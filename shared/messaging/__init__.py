@@ -1,6 +1,6 @@
 """At-least-once delivery on ``visa.events``: topology, outbox, inbox and the relay."""
 
-from .bus import Additions, Bus, Handler, PoisonEvent, UnitOfWork
+from .bus import Additions, AtOnce, Bus, Handler, OneWrite, PoisonEvent, UnitOfWork
 from .outbox import messaging_metadata
 from .topology import (
     AUTHORIZATION_CASES,
@@ -13,6 +13,7 @@ from .topology import (
 
 __all__ = [
     "Additions",
+    "AtOnce",
     "AUTHORIZATION_CASES",
     "CONSUMERS",
     "INTAKE_STATUS",
@@ -20,6 +21,7 @@ __all__ = [
     "Bus",
     "ConsumerQueue",
     "Handler",
+    "OneWrite",
     "PoisonEvent",
     "Topology",
     "UnitOfWork",

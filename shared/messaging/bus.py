@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TypeVar
 
 import orjson
@@ -22,7 +23,7 @@ from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from pydantic import ValidationError
-from sqlalchemy import Table
+from sqlalchemy import Table, Update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,7 +40,7 @@ from shared.settings import CommonSettings
 from shared.signing import SIGNATURE, SIGNATURE_KEY_ID, SignatureRejected, SigningKey
 from shared.signing.store import KeyFiles, RingFile
 
-from .outbox import Staged, first_deliveries, first_delivery, outbox, stage_all, staging
+from .outbox import Staged, claimed_with, first_deliveries, first_delivery, outbox, stage_all, staging
 from .relay import OutboxRelay
 from .retention import Retention, too_old
 from .together import HANDLED as HANDLED_TOGETHER
@@ -113,6 +114,37 @@ class Additions(UnitOfWork):
 
 
 Handler = Callable[[UnitOfWork, EventData], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class OneWrite:
+    """All an event's handling is: one ``UPDATE … RETURNING`` (``statement``, with ``parameters``); ``written(count)``
+    is told how many rows it changed."""
+
+    statement: Update
+    parameters: dict
+    written: Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class AtOnce:
+    """A handler whose whole work is one write and which emits nothing (authorization recording a visa): ``write``
+    says it for an event. An event alone in its group is then handled, on PostgreSQL, by one statement in autocommit —
+    its inbox claim and the write chained (``outbox.claimed_with``), the write applied only on the event's first
+    delivery — where a transaction costs a ``BEGIN``, the claim, the write and a ``COMMIT``. Otherwise, and on SQLite,
+    ``handler`` runs in the unit of work as any handler does."""
+
+    handler: Handler
+    write: Callable[[EventData], OneWrite]
+
+    async def __call__(self, uow: UnitOfWork, data: EventData) -> None:
+        await self.handler(uow, data)
+
+
+@lru_cache(maxsize=32)
+def _claimed_with(write: Update):
+    """``outbox.claimed_with(write)``, built once per write statement (its compiled form cached by SQLAlchemy)."""
+    return claimed_with(write)
 
 
 def signed(envelope: Envelope, key: SigningKey) -> Envelope:
@@ -302,6 +334,9 @@ class Bus:
             # One transaction for the events that arrived together (together.py); any failure hands each back to
             # ``handled``, alone.
             started = time.perf_counter()
+            if len(group) == 1 and isinstance(group[0][1], AtOnce) and self.db.is_postgres:
+                await at_once(*group[0], started=started)
+                return
             async with self.unit() as uow:
                 # The group's inbox entries, one statement: a redelivery among them is known before any handler runs.
                 firsts = await first_deliveries(uow.session, name, [envelope for envelope, _, _ in group])
@@ -317,6 +352,30 @@ class Bus:
             for (envelope, _, _), first in zip(group, firsts, strict=True):
                 settled(queue, envelope.type, HANDLED if first else DUPLICATE)
                 self.metrics.handler_seconds.labels(self.service, queue, envelope.type).observe(elapsed)
+
+        async def at_once(envelope: Envelope, handler: AtOnce, data: EventData, *, started: float) -> None:
+            bind_request(envelope.subject)
+            with self._span(f"{queue} handle {envelope.type}", envelope):
+                write = handler.write(data)
+                parameters = {
+                    "inbox_consumer": name,
+                    "inbox_event_id": envelope.id,
+                    "inbox_event_type": envelope.type,
+                    "inbox_received_at": clocks.current().now(),
+                    **write.parameters,
+                }
+                async with self.db.lookups() as session:  # autocommit: the statement is its own transaction
+                    first, written = (
+                        await (await session.connection()).execute(_claimed_with(write.statement), parameters)
+                    ).one()
+                if first:
+                    write.written(written)
+                else:
+                    log.debug("%s already handled %s", name, envelope.id)
+            settled(queue, envelope.type, HANDLED if first else DUPLICATE)
+            self.metrics.handler_seconds.labels(self.service, queue, envelope.type).observe(
+                time.perf_counter() - started
+            )
 
         together = Together(handle_group, name=name)
 

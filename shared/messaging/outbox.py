@@ -17,8 +17,12 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Select,
     String,
     Table,
+    Update,
+    bindparam,
+    exists,
     func,
     insert,
     select,
@@ -168,6 +172,31 @@ async def first_delivery(session: AsyncSession, consumer: str, envelope: Envelop
 
 # The claims of several events, one statement: the event ids it wrote come back (a conflict writes nothing).
 _CLAIM_ALL = {dialect: claim.returning(inbox.c.event_id) for dialect, claim in _CLAIM.items()}
+
+
+def claimed_with(write: Update) -> Select:
+    """On PostgreSQL, an event's inbox claim and ``write`` (an ``UPDATE … RETURNING``) as one statement: the claim and
+    the update chained as data-modifying ``WITH`` queries, the update applied only when the claim inserted its entry.
+    It returns one row: ``first`` (1 when this is the event's first delivery, else 0) and ``written`` (the rows the
+    update changed). Parameters: the claim's ``inbox_consumer``, ``inbox_event_id``, ``inbox_event_type``,
+    ``inbox_received_at``, and ``write``'s own."""
+    claim = (
+        postgresql.insert(inbox)
+        .values(
+            consumer=bindparam("inbox_consumer", type_=inbox.c.consumer.type),
+            event_id=bindparam("inbox_event_id", type_=inbox.c.event_id.type),
+            event_type=bindparam("inbox_event_type", type_=inbox.c.event_type.type),
+            received_at=bindparam("inbox_received_at", type_=inbox.c.received_at.type),
+        )
+        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+        .returning(inbox.c.event_id)
+        .cte("claim")
+    )
+    written = write.where(exists(select(claim.c.event_id))).cte("written")
+    return select(
+        select(func.count()).select_from(claim).scalar_subquery().label("first"),
+        select(func.count()).select_from(written).scalar_subquery().label("written"),
+    )
 
 
 async def first_deliveries(session: AsyncSession, consumer: str, envelopes: Sequence[Envelope]) -> list[bool]:

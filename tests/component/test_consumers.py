@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 import services.issuance.usecases
@@ -368,3 +368,30 @@ async def test_requests_that_arrive_together_are_judged_on_one_reading_of_the_tr
     finally:
         del treaties.current
     assert len(await authorization.outbox(AuthorizationGranted.routing_key)) == 3
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+async def test_a_visa_issued_alone_is_recorded_with_its_claim_in_one_statement_on_postgresql(
+    system, sponsor, signing_keys, caplog
+):
+    grant, authorization = await granted(system, sponsor), system.authorization
+    assert await system.issuance.deliver(grant) == "ack"
+    first, second = await system.issuance.outbox(VisaIssued.routing_key)
+    committed, sent = commits_of(authorization), statements_of(authorization)
+
+    assert await authorization.deliver(first) == "ack"
+    assert await authorization.deliver(first) == "ack"  # a redelivery: nothing written twice
+    other = Envelope(**first.model_dump(exclude={"id", "data"}), data=first.data | {"authorization_id": "another"})
+    assert await authorization.deliver(sign_as(signing_keys, other)) == "ack"
+
+    if authorization.app.state.db.is_postgres:
+        # Each one statement in autocommit: the inbox's claim and the update, chained; no BEGIN, no COMMIT.
+        assert [statement.split()[:3] for statement in sent] == [["WITH", "claim", "AS"]] * 3 and not committed
+    else:
+        assert len(committed) == 3  # a transaction each, as any event
+    async with authorization.app.state.db.sessions() as session:
+        [visas] = (await session.execute(select(Case.visas))).scalars().all()
+    assert visas == {first.data["person_id"]: first.data["visa_number"]}
+    assert await authorization.count(inbox) == 2 + 1  # the request's submission, the visa, the other
+    assert f"visa {first.data['visa_number']} names an authorization this Directorate did not give" in caplog.text
+    assert second.data["person_id"] not in visas
